@@ -1,0 +1,1 @@
+"""Asyncio Asterisk Manager Interface client: protocol (framing), messages, client (manager)."""

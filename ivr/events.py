@@ -1,0 +1,152 @@
+"""Domain events: the typed seam from ``ivr/`` (telephony) to ``hotline/`` (ticketing).
+
+``ivr`` publishes these on the :mod:`ivr.bus`; ``hotline`` subscribes. Nothing here
+knows about AMI headers, SQL or pages. Every event carries ``call_id`` — the Asterisk
+Linkedid of the citizen's inbound channel, stable across Local channels and transfers
+— and ``at``, the time the PBX reported it (timezone-aware UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+
+class Disposition(str, Enum):
+    """How a call ended, from the citizen's point of view (design §3)."""
+
+    SELF_SERVED = "self_served"      # finished in the IVR with a self-service success
+    AGENT = "agent"                  # talked to an agent
+    TRANSFERRED = "transferred"      # handed to a district local line that answered
+    VOICEMAIL = "voicemail"          # left an after-hours message
+    ABANDONED = "abandoned"          # hung up in the IVR or queue before being served
+    FAILED = "failed"                # never connected (originate failure, congestion)
+    ENDED_DISCONNECTED = "ended_while_disconnected"  # vanished while the controller was offline
+
+
+class TransferResult(str, Enum):
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CONGESTION = "congestion"
+    UNAVAILABLE = "unavailable"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    PENDING = "pending"
+
+
+@dataclass(slots=True)
+class IvrStep:
+    """One step of the caller's path through the voice menu."""
+
+    at: datetime
+    menu: str                 # menu/context id, e.g. "main"
+    kind: str                 # "enter", "choice", "timeout", "invalid", "speech", "agi"
+    value: str = ""           # digit, keyword or AGI script
+
+
+@dataclass(slots=True)
+class Transfer:
+    at: datetime
+    target: str               # dialled target, e.g. "district:150402" or a channel/extension
+    kind: str                 # "district_line", "blind", "attended", "redirect"
+    result: TransferResult = TransferResult.PENDING
+    dial_status: str = ""     # raw DIALSTATUS when known (ANSWER, BUSY, NOANSWER, ...)
+    district_code: str = ""
+
+
+@dataclass(slots=True)
+class CallSnapshot:
+    """What the tracker knows about one citizen conversation at a moment."""
+
+    call_id: str              # Linkedid of the inbound channel
+    caller: str = ""
+    caller_name: str = ""
+    dialed: str = ""
+    channel: str = ""         # the citizen's channel name
+    started_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    ivr_path: list[IvrStep] = field(default_factory=list)
+    digits: str = ""          # every DTMF digit the caller pressed, in order
+    queue: str = ""
+    queue_joined_at: datetime | None = None
+    queue_left_at: datetime | None = None
+    queue_wait_s: float | None = None
+    agent: str = ""
+    agent_answered_at: datetime | None = None
+    transfers: list[Transfer] = field(default_factory=list)
+    recordings: list[str] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)  # IVR marks (e.g. HOTLINE_* vars)
+    disposition: Disposition | None = None
+    hangup_cause: int | None = None
+    hangup_cause_text: str = ""
+
+
+# -- events -------------------------------------------------------------------
+
+@dataclass(slots=True, kw_only=True)
+class CallEvent:
+    call_id: str
+    at: datetime
+
+
+@dataclass(slots=True, kw_only=True)
+class CallStarted(CallEvent):
+    caller: str
+    dialed: str
+    channel: str = ""
+    adopted: bool = False     # found live during a resync rather than seen from the start
+
+
+@dataclass(slots=True, kw_only=True)
+class CallAnswered(CallEvent):
+    pass
+
+
+@dataclass(slots=True, kw_only=True)
+class MenuChosen(CallEvent):
+    step: IvrStep
+
+
+@dataclass(slots=True, kw_only=True)
+class QueueJoined(CallEvent):
+    queue: str
+    position: int | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class QueueLeft(CallEvent):
+    queue: str
+    wait_s: float | None
+    abandoned: bool
+
+
+@dataclass(slots=True, kw_only=True)
+class AgentAnswered(CallEvent):
+    queue: str
+    agent: str
+    wait_s: float | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class Transferred(CallEvent):
+    transfer: Transfer
+
+
+@dataclass(slots=True, kw_only=True)
+class Recorded(CallEvent):
+    path: str
+    kind: str = "call"        # "call" (MixMonitor) or "message" (after-hours Record)
+
+
+@dataclass(slots=True, kw_only=True)
+class CallEnded(CallEvent):
+    snapshot: CallSnapshot
+
+
+DomainEvent = (
+    CallStarted | CallAnswered | MenuChosen | QueueJoined | QueueLeft | AgentAnswered
+    | Transferred | Recorded | CallEnded
+)

@@ -1,0 +1,123 @@
+"""Tickets (工单, becoming grid cases 案卷 once registered), their append-only event log,
+stage deadlines and the per-day number sequence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint, event,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from hotline.database import Base, UTCDateTime, utcnow
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)  # 12319-YYYYMMDD-NNNNN
+    channel: Mapped[str] = mapped_column(String(20), default="phone")  # phone, web, open311, exchange
+    state: Mapped[str] = mapped_column(String(30), index=True)
+    source_key: Mapped[str | None] = mapped_column(String(120), unique=True)  # idempotency (e.g. call:<linkedid>)
+
+    caller_number: Mapped[str] = mapped_column(String(40), default="", index=True)
+    caller_name: Mapped[str] = mapped_column(String(80), default="")
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
+    category_ref: Mapped[str] = mapped_column(String(40), default="")   # snapshot: standard_ref
+    category_kind: Mapped[str] = mapped_column(String(10), default="")
+    category_code: Mapped[str] = mapped_column(String(20), default="", index=True)
+    category_name: Mapped[str] = mapped_column(String(100), default="")
+
+    description: Mapped[str] = mapped_column(Text, default="")
+    transcript: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    district_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    street_code: Mapped[str | None] = mapped_column(String(9), index=True)
+    community_code: Mapped[str | None] = mapped_column(String(12))
+
+    priority: Mapped[str] = mapped_column(String(10), default="normal")  # normal, high, urgent
+    department_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    routing: Mapped[dict | None] = mapped_column(JSON)  # routing decision with its explanation
+    satisfaction: Mapped[str | None] = mapped_column(String(30))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))  # 并案: duplicate of
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    events: Mapped[list["TicketEvent"]] = relationship(
+        back_populates="ticket", order_by="TicketEvent.seq", cascade="save-update, merge"
+    )
+    deadlines: Mapped[list["TicketDeadline"]] = relationship(back_populates="ticket", cascade="all, delete-orphan")
+
+    # optimistic concurrency: two dispatchers acting on the same ticket → the second gets StaleDataError
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TicketEvent(Base):
+    """Append-only log of everything that happened to a ticket (who, when, from, to, note)."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (UniqueConstraint("ticket_id", "seq", name="uq_ticket_events_ticket_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(80), default="")  # display name or "system"/"ivr"
+    action: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(30))
+    to_state: Mapped[str | None] = mapped_column(String(30))
+    note: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class TicketDeadline(Base):
+    """One SLA stage clock of a ticket; the database is the source of truth for deadlines."""
+
+    __tablename__ = "ticket_deadlines"
+    __table_args__ = (UniqueConstraint("ticket_id", "stage", name="uq_ticket_deadlines_ticket_stage"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(20))       # 签收, 处置, 回访, …
+    amount: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(20))        # natural_hours, working_hours, working_days
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="deadlines")
+
+
+class TicketNumberSequence(Base):
+    """Last number handed out per day (``YYYYMMDD`` in the hotline's time zone)."""
+
+    __tablename__ = "ticket_number_sequences"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AppendOnlyViolation(RuntimeError):
+    pass
+
+
+@event.listens_for(Session, "before_flush")
+def _ticket_events_are_append_only(session: Session, _ctx, _instances) -> None:
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, TicketEvent) and (obj in session.deleted or session.is_modified(obj)):
+            raise AppendOnlyViolation("ticket events are append-only; add a new event instead")

@@ -1,0 +1,112 @@
+"""Settings from ``HOTLINE_*`` environment variables and an optional ``.env`` file.
+
+Every default is an embedded one (SQLite under ``var/``, the built-in PBX simulator
+when no AMI host is set). Secrets are never constants in code: an unset session
+secret is generated once and stored in ``var/session_secret`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(default=Path("var"), description="runtime state: SQLite file, secrets, recordings")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty = sqlite file under var_dir")
+    rules_file: Path = Field(default=PROJECT_ROOT / "routing_rules.yaml")
+    timezone: str = "Asia/Shanghai"
+
+    ami_host: str = ""                       # empty = start the built-in PBX simulator
+    ami_port: int = 5038
+    ami_username: str = "hotline"
+    ami_secret: SecretStr = SecretStr("")
+
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    session_secret: SecretStr = SecretStr("")
+
+    demo_call_rate: float = Field(default=0.2, description="simulated calls per second in demo mode")
+    sample_data: bool = Field(default=True, description="load sample data on first start")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        ZoneInfo(v)  # raises for an unknown zone
+        return v
+
+    # -- derived --------------------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'hotline.sqlite3').resolve()}"
+
+    @property
+    def telephony_mode(self) -> str:
+        return "asterisk" if self.ami_host else "simulator"
+
+    def ensure_var_dir(self) -> Path:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        return self.var_dir
+
+    def session_secret_value(self) -> str:
+        """The configured secret, or one generated once and kept in ``var/session_secret``."""
+        if self.session_secret.get_secret_value():
+            return self.session_secret.get_secret_value()
+        path = self.ensure_var_dir() / "session_secret"
+        if path.exists():
+            return path.read_text().strip()
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
+
+    def masked(self) -> dict[str, str]:
+        """Effective settings for display, secrets masked."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown = "********" if value.get_secret_value() else "(unset)"
+                if name == "session_secret" and not value.get_secret_value():
+                    shown = "(generated, stored in var/session_secret)"
+                out[name] = shown
+            else:
+                out[name] = str(value)
+        out["database_url"] = mask_url(self.effective_database_url)
+        out["telephony_mode"] = self.telephony_mode
+        return out
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a database URL."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<invalid URL>"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,9 @@
+"""Import every model so the metadata is complete (Alembic, create_all, tests)."""
+
+from hotline.calls.models import Call  # noqa: F401
+from hotline.cases.models import Ticket, TicketDeadline, TicketEvent, TicketNumberSequence  # noqa: F401
+from hotline.categories.models import Category  # noqa: F401
+from hotline.database import Base  # noqa: F401
+from hotline.departments.models import Department  # noqa: F401
+from hotline.grid.models import GridUnit  # noqa: F401
+from hotline.users.models import User  # noqa: F401

@@ -1,0 +1,291 @@
+"""AMI framing: bytes from the socket -> :class:`Message` objects, and actions -> bytes.
+
+The parser is incremental and independent of how the stream is chunked: it
+buffers bytes, works on complete lines only and decodes each complete line as
+UTF-8 with replacement, so a multi-byte character (``张三``) split across TCP
+reads arrives intact and invalid bytes never raise.
+
+Wire rules (see docs/telephony-research.md §1):
+* the server's first line is the banner ``Asterisk Call Manager/<version>``
+  with no blank line after it;
+* a message is ``Key: value`` lines ended by a blank line; lines end in CRLF,
+  a bare LF is tolerated;
+* ``Key:`` without a space is an empty value; exactly one space after the colon
+  is removed so indentation in ``Output:`` lines survives;
+* headers repeat (``Output``, ``ChanVariable``, ``Variable``) and keep their order;
+* legacy ``Response: Follows`` (Asterisk <= 13 Command) carries raw CLI text,
+  possibly with blank lines, up to ``--END COMMAND--``; its lines become
+  repeated ``Output`` headers, as in the modern format.
+
+Memory is bounded: a line longer than ``max_line`` bytes or a message larger
+than ``max_message`` bytes is dropped (logged, counted in ``dropped``), and the
+parser resynchronises at the next blank line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Union
+
+from .errors import ProtocolError
+from .messages import Message
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "AmiParser",
+    "parse_stream",
+    "encode_action",
+    "END_COMMAND",
+    "SERVER_MAX_LINE",
+    "SERVER_MAX_HEADERS",
+]
+
+END_COMMAND = "--END COMMAND--"
+#: Asterisk's reader keeps 1024 bytes per action line (``char inbuf[1025]``) ...
+SERVER_MAX_LINE = 1024
+#: ... and at most 128 header lines per action (``AST_MAX_MANHEADERS``).
+SERVER_MAX_HEADERS = 128
+
+_BANNER_RE = re.compile(r"^[A-Za-z][\w .-]*/[\w.-]+$")
+# Headers that may precede the raw body of a legacy ``Response: Follows``.
+_FOLLOWS_HEADERS = frozenset({"privilege", "actionid", "message"})
+
+
+class AmiParser:
+    """Incremental AMI stream parser; one instance per TCP connection."""
+
+    def __init__(
+        self,
+        *,
+        max_line: int = 64 * 1024,
+        max_message: int = 4 * 1024 * 1024,
+        expect_banner: bool = True,
+    ) -> None:
+        if max_line <= 0 or max_message <= 0:
+            raise ValueError("max_line and max_message must be positive")
+        self.max_line = max_line
+        self.max_message = max_message
+        #: The banner line (``Asterisk Call Manager/9.0.0``) once received.
+        self.banner: str | None = None
+        #: Messages dropped because they broke a size limit.
+        self.dropped = 0
+        #: Non-blank lines that were not ``Key: value`` and were skipped.
+        self.malformed_lines = 0
+        self._expect_banner = expect_banner
+        self._buf = bytearray()
+        self._headers: list[tuple[str, str]] = []
+        self._size = 0
+        self._follows = False  # inside a legacy Response: Follows body
+        self._follows_body = False  # a non-header line of that body was seen
+        self._discarding = False  # skipping an oversized message until resync
+        self._discard_follows = False  # ... and that message was a legacy Follows body
+        self._mid_line = False  # bytes of an overlong line were thrown away
+
+    # -- public ---------------------------------------------------------------
+    @property
+    def banner_version(self) -> str | None:
+        """The AMI protocol version from the banner (``9.0.0``), if any."""
+        if self.banner and "/" in self.banner:
+            return self.banner.rsplit("/", 1)[1]
+        return None
+
+    @property
+    def pending(self) -> bool:
+        """True while a message is partially received."""
+        return bool(self._headers or self._buf)
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Add bytes from the socket and return every message now complete."""
+        if not data:
+            return []
+        buf = self._buf
+        buf += data
+        out: list[Message] = []
+        end = buf.rfind(b"\n")
+        if end < 0:
+            self._check_partial()
+            return out
+        lines = bytes(buf[:end]).split(b"\n")
+        del buf[: end + 1]
+        for raw in lines:
+            self._line(raw, out)
+        self._check_partial()
+        return out
+
+    def reset(self) -> None:
+        """Forget all state (for a new connection)."""
+        self.banner = None
+        self._expect_banner = True
+        self._buf.clear()
+        self._headers = []
+        self._size = 0
+        self._follows = self._follows_body = False
+        self._discarding = self._discard_follows = self._mid_line = False
+
+    # -- internals --------------------------------------------------------------
+    def _check_partial(self) -> None:
+        """Keep an unterminated line from growing without bound."""
+        if len(self._buf) > self.max_line:
+            if not self._discarding:
+                self._drop(f"line longer than {self.max_line} bytes")
+            # keep a trailing CR so that a following LF is not misread
+            self._buf.clear()
+            self._mid_line = True
+
+    def _drop(self, why: str) -> None:
+        self.dropped += 1
+        first = self._headers[0] if self._headers else None
+        log.error("AMI: dropping message %s: %s; resyncing at the next blank line", first, why)
+        self._discarding = True
+        self._discard_follows = self._follows
+        self._headers = []
+        self._size = 0
+        self._follows = False
+        self._follows_body = False
+
+    def _line(self, raw: bytes, out: list[Message]) -> None:
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if self._mid_line:
+            # tail of an overlong line whose head was already thrown away
+            self._mid_line = False
+            return
+        if len(raw) > self.max_line:
+            if not self._discarding:
+                self._drop(f"line longer than {self.max_line} bytes")
+            return
+        if self._discarding:
+            if self._discard_follows:
+                if END_COMMAND.encode() in raw:
+                    self._discarding = False
+            elif not raw:
+                self._discarding = False
+            return
+        line = raw.decode("utf-8", "replace")
+
+        if self._expect_banner:
+            self._expect_banner = False
+            if _BANNER_RE.match(line):
+                self.banner = line
+                return
+
+        if self._follows:
+            self._follows_line(line, out)
+            return
+
+        if not line:
+            if self._headers:
+                out.append(Message(self._headers))
+                self._headers = []
+                self._size = 0
+            return
+
+        self._size += len(raw) + 2
+        if self._size > self.max_message:
+            self._drop(f"message larger than {self.max_message} bytes")
+            return
+
+        key, sep, value = line.partition(":")
+        if not sep or not key or key != key.strip():
+            self.malformed_lines += 1
+            log.warning("AMI: skipping line that is not 'Key: value': %r", line[:200])
+            return
+        if value.startswith(" "):
+            value = value[1:]
+        self._headers.append((key, value))
+        if len(self._headers) == 1 and key.lower() == "response" and value.strip().lower() == "follows":
+            self._follows = True
+            self._follows_body = False
+
+    def _follows_line(self, line: str, out: list[Message]) -> None:
+        """A line inside a legacy ``Response: Follows`` command reply."""
+        self._size += len(line) + 2
+        if self._size > self.max_message:
+            self._drop(f"message larger than {self.max_message} bytes")
+            return
+        idx = line.find(END_COMMAND)
+        if idx >= 0:
+            before = line[:idx]
+            if before:
+                self._headers.append(("Output", before))
+            out.append(Message(self._headers))
+            self._headers = []
+            self._size = 0
+            self._follows = False
+            self._follows_body = False
+            return  # the blank line that follows is skipped as an empty line
+        if not self._follows_body:
+            key, sep, value = line.partition(":")
+            if sep and key.lower() in _FOLLOWS_HEADERS:
+                self._headers.append((key, value[1:] if value.startswith(" ") else value))
+                return
+            self._follows_body = True
+        self._headers.append(("Output", line))
+
+
+def parse_stream(data: bytes, *, expect_banner: bool = True) -> list[Message]:
+    """Parse a complete byte stream (banner optional) into messages."""
+    return AmiParser(expect_banner=expect_banner).feed(data)
+
+
+HeaderValue = Union[str, int, float, bool, Iterable[str]]
+
+
+def _norm_value(key: str, value: object) -> list[str]:
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    if isinstance(value, (str, int, float)):
+        return [str(value)]
+    if isinstance(value, Mapping):
+        return [f"{k}={v}" for k, v in value.items()]
+    if isinstance(value, Iterable):
+        return [str(v) for v in value]
+    raise ProtocolError(f"header {key!r}: unsupported value type {type(value).__name__}")
+
+
+def encode_action(
+    name: str,
+    headers: Iterable[tuple[str, object]] | Mapping[str, object] | None = None,
+    /,
+    **fields: object,
+) -> bytes:
+    """Serialise one action: ``Action: <name>`` then the headers, then a blank line.
+
+    ``headers`` may be a mapping or a sequence of pairs (to repeat a key);
+    keyword ``fields`` are appended. A list/tuple value repeats the header, a
+    dict value becomes repeated ``k=v`` lines (``Variable``), ``None`` values are
+    omitted and booleans become ``true``/``false``. CR/LF in keys or values
+    (header injection), empty keys, lines the server would reject as too long
+    and more than 128 lines raise :class:`ProtocolError` before anything is sent.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ProtocolError("action name must be a non-empty string")
+    pairs: list[tuple[str, object]] = [("Action", name)]
+    if headers is not None:
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        pairs.extend(items)
+    pairs.extend(fields.items())
+
+    lines: list[str] = []
+    for key, value in pairs:
+        if value is None:
+            continue
+        if not isinstance(key, str) or not key or key != key.strip() or ":" in key:
+            raise ProtocolError(f"invalid header name {key!r}")
+        if key.lower() == "action" and lines:
+            raise ProtocolError("'Action' may appear only once")
+        for v in _norm_value(key, value):
+            if any(c in v or c in key for c in "\r\n\0"):
+                raise ProtocolError(f"header {key!r}: CR, LF or NUL in value is not allowed")
+            line = f"{key}: {v}"
+            if len(line.encode("utf-8")) > SERVER_MAX_LINE - 2:
+                raise ProtocolError(
+                    f"header {key!r}: line longer than Asterisk accepts ({SERVER_MAX_LINE} bytes)"
+                )
+            lines.append(line)
+    if len(lines) > SERVER_MAX_HEADERS:
+        raise ProtocolError(f"too many header lines ({len(lines)} > {SERVER_MAX_HEADERS})")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")

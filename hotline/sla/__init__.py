@@ -1,0 +1,37 @@
+"""Service-level time: working-time calendar (holidays, 调休, office hours) and stage deadlines.
+
+Pure computation; persisting deadlines and sweeping for warnings/escalations
+is done elsewhere on top of these functions.
+"""
+
+from .calendar import (
+    DEFAULT_OFFICE_HOURS,
+    CalendarNotCovered,
+    NaiveDatetimeError,
+    WorkCalendar,
+    package_years,
+)
+from .deadlines import (
+    DEFAULT_WARNING_FRACTION,
+    ClockStateError,
+    SlaStatus,
+    Stage,
+    StageClock,
+    Unit,
+    compute_deadline,
+)
+
+__all__ = [
+    "DEFAULT_OFFICE_HOURS",
+    "DEFAULT_WARNING_FRACTION",
+    "CalendarNotCovered",
+    "ClockStateError",
+    "NaiveDatetimeError",
+    "SlaStatus",
+    "Stage",
+    "StageClock",
+    "Unit",
+    "WorkCalendar",
+    "compute_deadline",
+    "package_years",
+]

@@ -1,0 +1,348 @@
+"""One FastAGI conversation: the typed, async script API over one TCP connection.
+
+Commands are strictly sequential (one outstanding command, as AGI requires); a lock
+guards against two tasks of one script interleaving commands. A bare ``HANGUP`` line
+from Asterisk sets :attr:`AgiSession.hung_up` and the real reply is still read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from ivr.agi.errors import (
+    AgiArgumentError,
+    AgiCommandError,
+    AgiCommandFailed,
+    AgiDeadChannel,
+    AgiHangup,
+    AgiProtocolError,
+    AgiSessionClosed,
+    AgiTimeout,
+)
+from ivr.agi.protocol import (
+    AgiEnvironment,
+    AgiResponse,
+    ReplyAssembler,
+    encode_command,
+    quote,
+    word,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COMMAND_TIMEOUT = 10.0
+#: Upper bound for commands whose duration depends on the caller or on media length.
+DEFAULT_MEDIA_TIMEOUT = 3600.0
+_DIGITS = set("0123456789*#ABCDabcd")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """Outcome of RECORD FILE: why it stopped, the digit pressed, where it stopped."""
+
+    reason: str | None  # "dtmf", "timeout", "hangup" or None (silence / max length reached)
+    digit: str | None
+    endpos: int | None
+
+
+def _digit(result: int | None) -> str | None:
+    """A result that is an ASCII code of a DTMF digit -> the digit; 0 -> None."""
+    if not result:
+        return None
+    return chr(result)
+
+
+def _escape_digits(digits: str) -> str:
+    if not isinstance(digits, str) or any(ch not in _DIGITS for ch in digits):
+        raise AgiArgumentError(f"escape digits must be DTMF characters 0-9*#A-D: {digits!r}")
+    return quote(digits, always=True)
+
+
+def _ms(value: int, what: str, *, allow_forever: bool = False) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise AgiArgumentError(f"{what} must be an int (milliseconds), got {value!r}")
+    if value < 0 and not (allow_forever and value == -1):
+        raise AgiArgumentError(f"{what} must be >= 0{' or -1' if allow_forever else ''}: {value}")
+    return value
+
+
+class AgiSession:
+    """Typed FastAGI script API. Created by the server; scripts receive it as argument."""
+
+    def __init__(
+        self,
+        env: AgiEnvironment,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        media_timeout: float | None = DEFAULT_MEDIA_TIMEOUT,
+        encoding: str = "utf-8",
+    ) -> None:
+        self.env = env
+        self.command_timeout = command_timeout
+        self.media_timeout = media_timeout
+        self._reader = reader
+        self._writer = writer
+        self._encoding = encoding
+        self._assembler = ReplyAssembler()
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def hung_up(self) -> bool:
+        """True once Asterisk sent the out-of-band ``HANGUP`` line or the connection dropped."""
+        return self._assembler.hangup_seen
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return self.env.args
+
+    def close(self) -> None:
+        """Close the connection: Asterisk ends the AGI with AGISTATUS=SUCCESS and the
+        dialplan continues (at the context/extension/priority set by the script)."""
+        if not self._closed:
+            self._closed = True
+            self._writer.close()
+
+    def abort(self) -> None:
+        """Drop the connection without a graceful shutdown."""
+        self._closed = True
+        transport = self._writer.transport
+        if transport is not None:
+            transport.abort()
+
+    async def fail(self) -> None:
+        """Send ``failure``: Asterisk ends the AGI with AGISTATUS=FAILURE; then close."""
+        if self._closed:
+            return
+        try:
+            self._writer.write(b"failure\n")
+            await asyncio.wait_for(self._writer.drain(), self.command_timeout)
+        except (OSError, asyncio.TimeoutError):
+            pass
+        self.close()
+
+    # ------------------------------------------------------------------ raw I/O
+
+    async def raw(self, command: str, *, timeout: float | None = None, check: bool = True) -> AgiResponse:
+        """Send one command line as is and return its reply.
+
+        ``check`` raises :class:`AgiCommandError` for 5xx replies (:class:`AgiDeadChannel`
+        for 511); with ``check=False`` they are returned. ``timeout`` defaults to
+        :attr:`command_timeout` (``None`` = wait forever).
+        """
+        data = encode_command(command)
+        if timeout is None:
+            timeout = self.command_timeout
+        async with self._lock:
+            if self._closed:
+                raise AgiSessionClosed(f"session closed; cannot send {command!r}")
+            try:
+                if timeout is None:
+                    response = await self._exchange(data)
+                else:
+                    response = await asyncio.wait_for(self._exchange(data), timeout)
+            except asyncio.TimeoutError:
+                self.abort()
+                raise AgiTimeout(command, timeout) from None
+            except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError) as exc:
+                self._closed = True
+                self._assembler.hangup_seen = True
+                raise AgiHangup(f"connection lost during {command!r}") from exc
+            except AgiProtocolError:
+                self.abort()
+                raise
+        if check and response.code == 511:
+            raise AgiDeadChannel(command, response)
+        if check and response.code != 200:
+            raise AgiCommandError(command, response)
+        return response
+
+    async def _exchange(self, data: bytes) -> AgiResponse:
+        self._writer.write(data)
+        await self._writer.drain()
+        while True:
+            try:
+                raw = await self._reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError as exc:
+                raise AgiProtocolError("reply line too long") from exc
+            line = raw[:-1].decode(self._encoding, "replace")
+            response = self._assembler.feed(line)
+            if response is not None:
+                return response
+
+    async def command(self, verb: str, *args: str, timeout: float | None = None) -> AgiResponse:
+        """Send ``verb`` followed by arguments quoted as needed; 5xx raise."""
+        line = " ".join([verb, *(quote(a) for a in args)])
+        return await self.raw(line, timeout=timeout)
+
+    def _media_timeout(self, wait_ms: int | None = None) -> float | None:
+        """Timeout for commands that wait for the caller: their own wait plus the base."""
+        if wait_ms is not None and wait_ms >= 0 and self.command_timeout is not None:
+            return self.command_timeout + wait_ms / 1000.0
+        return self.media_timeout
+
+    @staticmethod
+    def _check_failure(command: str, response: AgiResponse) -> AgiResponse:
+        if response.result is not None and response.result < 0:
+            raise AgiCommandFailed(command, response)
+        return response
+
+    async def _run(self, line: str, *, timeout: float | None = None, fail_negative: bool = True) -> AgiResponse:
+        response = await self.raw(line, timeout=timeout)
+        return self._check_failure(line, response) if fail_negative else response
+
+    # ------------------------------------------------------------------ typed commands
+
+    async def answer(self) -> None:
+        await self._run("ANSWER")
+
+    async def hangup(self, channel: str | None = None) -> None:
+        line = "HANGUP" if channel is None else f"HANGUP {quote(channel)}"
+        await self._run(line)
+
+    async def noop(self) -> None:
+        await self._run("NOOP", fail_negative=False)
+
+    async def verbose(self, message: str, level: int = 1) -> None:
+        if level not in (1, 2, 3, 4):
+            raise AgiArgumentError(f"verbose level must be 1..4: {level!r}")
+        await self._run(f"VERBOSE {quote(message, always=True)} {level}", fail_negative=False)
+
+    async def channel_status(self, channel: str | None = None) -> int:
+        """AST_STATE_* of the channel (6 = up)."""
+        line = "CHANNEL STATUS" if channel is None else f"CHANNEL STATUS {quote(channel)}"
+        return (await self._run(line)).result or 0
+
+    async def set_variable(self, name: str, value: str | int) -> None:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise AgiArgumentError(f"variable value must be str or int: {value!r}")
+        await self._run(f"SET VARIABLE {word(name, 'variable name')} {quote(str(value))}")
+
+    async def get_variable(self, name: str) -> str | None:
+        """Value of a channel variable or function; ``None`` when unset."""
+        response = await self._run(f"GET VARIABLE {word(name, 'variable name')}", fail_negative=False)
+        return response.data if response.result == 1 else None
+
+    async def get_full_variable(self, expression: str, channel: str | None = None) -> str | None:
+        """Evaluate an expression such as ``${CALLERID(num)}-${EXTEN}``."""
+        line = f"GET FULL VARIABLE {quote(expression, always=True)}"
+        if channel is not None:
+            line += f" {quote(channel)}"
+        response = await self._run(line, fail_negative=False)
+        return response.data if response.result == 1 else None
+
+    async def set_context(self, context: str) -> None:
+        await self._run(f"SET CONTEXT {word(context, 'context')}")
+
+    async def set_extension(self, extension: str) -> None:
+        await self._run(f"SET EXTENSION {word(extension, 'extension')}")
+
+    async def set_priority(self, priority: int | str) -> None:
+        await self._run(f"SET PRIORITY {word(str(priority), 'priority')}")
+
+    async def goto_on_exit(self, context: str, extension: str, priority: int | str = 1) -> None:
+        """Where the dialplan continues after the script ends (menu jump)."""
+        await self.set_context(context)
+        await self.set_extension(extension)
+        await self.set_priority(priority)
+
+    async def exec(self, application: str, options: str = "") -> int:
+        """Run a dialplan application; returns its result (-2 = no such application raises)."""
+        line = f"EXEC {word(application, 'application name')}"
+        if options:
+            line += f" {quote(options)}"
+        response = await self._run(line, timeout=self._media_timeout(), fail_negative=False)
+        if response.result == -2:
+            raise AgiCommandFailed(line, response, f"no such application: {application}")
+        return response.result or 0
+
+    async def stream_file(self, name: str, escape_digits: str = "", offset: int | None = None) -> tuple[str | None, int | None]:
+        """Play a prompt; returns (digit pressed or None, endpos)."""
+        line = f"STREAM FILE {word(name, 'file name')} {_escape_digits(escape_digits)}"
+        if offset is not None:
+            line += f" {_ms(offset, 'offset')}"
+        response = await self._run(line, timeout=self._media_timeout())
+        return _digit(response.result), response.endpos
+
+    async def get_data(self, prompt: str, timeout_ms: int | None = None, max_digits: int | None = None) -> tuple[str, bool]:
+        """Play ``prompt`` and collect digits; returns (digits, timed_out)."""
+        line = f"GET DATA {word(prompt, 'file name')}"
+        if timeout_ms is not None or max_digits is not None:
+            line += f" {_ms(timeout_ms or 0, 'timeout_ms')}"
+        if max_digits is not None:
+            if not isinstance(max_digits, int) or isinstance(max_digits, bool) or not 1 <= max_digits <= 1024:
+                raise AgiArgumentError(f"max_digits must be 1..1024: {max_digits!r}")
+            line += f" {max_digits}"
+        # the prompt's length is unknown, so the media bound applies
+        response = await self._run(line, timeout=self._media_timeout())
+        return response.result_text, response.data == "timeout"
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        """Wait for one DTMF digit; ``None`` on timeout. ``-1`` waits forever."""
+        _ms(timeout_ms, "timeout_ms", allow_forever=True)
+        response = await self._run(f"WAIT FOR DIGIT {timeout_ms}", timeout=self._media_timeout(timeout_ms))
+        return _digit(response.result)
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
+        if not isinstance(digits, str) or not digits.isdigit() or not digits.isascii():
+            raise AgiArgumentError(f"say_digits needs ASCII digits: {digits!r}")
+        response = await self._run(
+            f"SAY DIGITS {digits} {_escape_digits(escape_digits)}", timeout=self._media_timeout()
+        )
+        return _digit(response.result)
+
+    async def say_number(self, number: int, escape_digits: str = "", gender: str | None = None) -> str | None:
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise AgiArgumentError(f"say_number needs an int: {number!r}")
+        line = f"SAY NUMBER {number} {_escape_digits(escape_digits)}"
+        if gender is not None:
+            line += f" {word(gender, 'gender')}"
+        response = await self._run(line, timeout=self._media_timeout())
+        return _digit(response.result)
+
+    async def record_file(
+        self,
+        filename: str,
+        format: str = "wav",
+        escape_digits: str = "#",
+        timeout_ms: int = -1,
+        *,
+        offset_samples: int | None = None,
+        beep: bool = False,
+        silence_s: int | None = None,
+    ) -> RecordResult:
+        """Record the caller to ``filename.format``; ``timeout_ms=-1`` = no limit.
+
+        A hang-up ends a recording normally (reason ``"hangup"``); write errors raise.
+        """
+        _ms(timeout_ms, "timeout_ms", allow_forever=True)
+        parts = [
+            "RECORD FILE",
+            word(filename, "file name"),
+            word(format, "format"),
+            _escape_digits(escape_digits),
+            str(timeout_ms),
+        ]
+        if offset_samples is not None:
+            parts.append(str(_ms(offset_samples, "offset_samples")))
+        if beep:
+            parts.append("BEEP")
+        if silence_s is not None:
+            parts.append(f"s={_ms(silence_s, 'silence_s')}")
+        line = " ".join(parts)
+        response = await self._run(line, timeout=self._media_timeout(timeout_ms), fail_negative=False)
+        reason = response.data
+        if response.result is not None and response.result < 0 and reason != "hangup":
+            raise AgiCommandFailed(line, response, f"recording failed: {reason or response.text}")
+        digit = _digit(response.result) if reason == "dtmf" else None
+        return RecordResult(reason=reason, digit=digit, endpos=response.endpos)

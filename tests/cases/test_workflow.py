@@ -1,0 +1,484 @@
+"""Tests of the ticket workflow state machine (hotline.cases.workflow).
+
+The expected machine is written out again here, by hand, so the tests catch a wrong edit of the
+module's own table rather than echo it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hotline.cases.workflow import (
+    Action, Actor, DurationUnit, IllegalTransition, InvalidField, MissingField, PermissionDenied,
+    Satisfaction, TicketState, TicketView, Transition, WorkflowError, available_actions, plan,
+)
+from hotline.users.roles import Role
+
+HONGSHAN, SONGSHAN = "150402", "150404"          # 红山区, 松山区
+WATER, GAS = "CF-WATER", "CF-GAS"                  # two responsible departments
+
+AG, DI, DO, DE, SU, AD = (Role.AGENT, Role.DISPATCHER, Role.DISTRICT_OFFICER,
+                          Role.DEPARTMENT_OFFICER, Role.SUPERVISOR, Role.ADMIN)
+OFFICERS = {DO, DE}
+SUPERVISION = {SU, AD}
+
+# (state, action) -> (target state, roles allowed, stage started, stage stopped).
+# Every pair not listed must be refused with IllegalTransition whoever asks.
+EXPECTED = {
+    ("received", "register"): ("registered", {AG, DI, SU, AD}, None, None),
+    ("received", "reject"): ("rejected", {AG, SU, AD}, None, None),
+    ("received", "answer_directly"): ("answered", {AG, SU, AD}, None, None),
+    ("received", "merge"): ("merged", {AG, SU, AD}, None, None),
+    ("received", "void"): ("voided", SUPERVISION, None, None),
+    ("registered", "dispatch"): ("dispatched", {DI, SU, AD}, "签收", None),
+    ("registered", "merge"): ("merged", {DI, SU, AD}, None, None),
+    ("registered", "void"): ("voided", SUPERVISION, None, None),
+    ("dispatched", "accept"): ("in_progress", OFFICERS, "处置", "签收"),
+    ("dispatched", "return"): ("returned", OFFICERS, None, "签收"),
+    ("dispatched", "void"): ("voided", SUPERVISION, None, "签收"),
+    ("returned", "redispatch"): ("dispatched", {DI, SU, AD}, "签收", None),
+    ("returned", "void"): ("voided", SUPERVISION, None, None),
+    ("in_progress", "return"): ("returned", OFFICERS, None, "处置"),
+    ("in_progress", "request_extension"): ("extension_requested", OFFICERS, None, None),
+    ("in_progress", "feedback"): ("resolved", OFFICERS, "核查", "处置"),
+    ("in_progress", "void"): ("voided", SUPERVISION, None, "处置"),
+    ("extension_requested", "approve_extension"): ("in_progress", SUPERVISION, None, None),
+    ("extension_requested", "deny_extension"): ("in_progress", SUPERVISION, None, None),
+    ("extension_requested", "feedback"): ("resolved", OFFICERS, "核查", "处置"),
+    ("extension_requested", "void"): ("voided", SUPERVISION, None, "处置"),
+    ("resolved", "verify_pass"): ("closed", {DI, SU, AD}, "回访", "核查"),
+    ("resolved", "verify_fail"): ("in_progress", {DI, SU, AD}, "处置", "核查"),
+    ("resolved", "void"): ("voided", SUPERVISION, None, "核查"),
+    ("closed", "callback"): ("callback_done", {AG, SU, AD}, None, "回访"),
+    ("closed", "reopen"): ("dispatched", SUPERVISION, "签收", "回访"),
+    ("callback_done", "reopen"): ("dispatched", SUPERVISION, "签收", None),
+}
+# Roles admitted in addition, only when the last callback was dissatisfied.
+EXTRA_WHEN_DISSATISFIED = {("callback_done", "reopen"): {AG, DI}}
+
+ALL_STATES = ["received", "registered", "rejected", "dispatched", "in_progress", "returned",
+              "extension_requested", "resolved", "closed", "callback_done", "answered", "merged",
+              "voided"]
+ALL_ACTIONS = ["register", "reject", "answer_directly", "dispatch", "accept", "return",
+               "request_extension", "approve_extension", "deny_extension", "feedback", "verify_pass",
+               "verify_fail", "callback", "reopen", "merge", "void", "redispatch"]
+
+FULL_PAYLOAD = {
+    "reason": "属地不符", "result": "已修复破损井盖", "parent": "12319-20261127-00001",
+    "satisfaction": "satisfied", "duration": 3, "unit": "working_days",
+}
+
+
+def actor(role: Role, district: str | None = HONGSHAN, department: str | None = WATER) -> Actor:
+    """An actor of ``role``; officers by default are in the scope of ``ticket()``."""
+    return Actor(user_id=7, role=role,
+                 district_code=district if role is DO else None,
+                 department_code=department if role is DE else None)
+
+
+def ticket(state: str, district: str | None = HONGSHAN, department: str | None = WATER,
+           satisfaction: str | None = None) -> TicketView:
+    return TicketView(TicketState(state), district, department,
+                      Satisfaction(satisfaction) if satisfaction else None)
+
+
+def apply(view: TicketView, t: Transition) -> TicketView:
+    """What the service layer does with a transition, reduced to the view."""
+    satisfaction = view.satisfaction
+    if t.action is Action.CALLBACK:
+        satisfaction = t.data["satisfaction"]
+    if t.action is Action.REOPEN:
+        satisfaction = None
+    return TicketView(t.to_state, t.data.get("district_code", view.district_code),
+                      t.data.get("department_code", view.department_code), satisfaction)
+
+
+# --- the whole table, every role ----------------------------------------------------------------
+
+def test_expected_table_names_real_states_and_actions():
+    assert sorted(ALL_STATES) == sorted(s.value for s in TicketState)
+    assert sorted(ALL_ACTIONS) == sorted(a.value for a in Action)
+    for (state, action), (target, *_rest) in EXPECTED.items():
+        assert state in ALL_STATES and action in ALL_ACTIONS and target in ALL_STATES
+
+
+@pytest.mark.parametrize("satisfaction", [None, "satisfied", "basically_satisfied", "dissatisfied"])
+@pytest.mark.parametrize("state", ALL_STATES)
+def test_every_state_action_role(state, satisfaction):
+    view = ticket(state, satisfaction=satisfaction)
+    for action in ALL_ACTIONS:
+        expected = EXPECTED.get((state, action))
+        extra = EXTRA_WHEN_DISSATISFIED.get((state, action), set()) if satisfaction == "dissatisfied" else set()
+        for role in Role:
+            who = actor(role)
+            if expected is None:
+                with pytest.raises(IllegalTransition) as err:
+                    plan(action, who, view, FULL_PAYLOAD)
+                assert err.value.state.value == state and err.value.action.value == action
+                continue
+            target, roles, starts, stops = expected
+            if role in roles | extra:
+                t = plan(action, who, view, FULL_PAYLOAD)
+                assert (t.action.value, t.from_state.value, t.to_state.value) == (action, state, target)
+                assert (t.starts_stage, t.stops_stage) == (starts, stops), (state, action)
+            else:
+                with pytest.raises(PermissionDenied) as err:
+                    plan(action, who, view, FULL_PAYLOAD)
+                assert err.value.role is role
+
+
+@pytest.mark.parametrize("state", ALL_STATES)
+@pytest.mark.parametrize("role", list(Role))
+def test_available_actions_match_table(state, role):
+    for satisfaction in (None, "dissatisfied"):
+        view = ticket(state, satisfaction=satisfaction)
+        extra = EXTRA_WHEN_DISSATISFIED if satisfaction == "dissatisfied" else {}
+        want = [a for a in ALL_ACTIONS
+                if (state, a) in EXPECTED
+                and role in EXPECTED[(state, a)][1] | extra.get((state, a), set())]
+        got = available_actions(actor(role), view)
+        assert sorted(a.value for a in got) == sorted(want)
+
+
+def test_available_actions_respect_scope():
+    view = ticket("dispatched", district=SONGSHAN, department=GAS)
+    assert available_actions(actor(DO, district=HONGSHAN), view) == []
+    assert available_actions(actor(DE, department=WATER), view) == []
+    assert available_actions(actor(DO, district=SONGSHAN), view) == [Action.ACCEPT, Action.RETURN]
+
+
+def test_open_and_terminal_states():
+    open_ = {s.value for s in TicketState if s.is_open}
+    assert open_ == {"received", "registered", "dispatched", "in_progress", "returned",
+                     "extension_requested", "resolved"}
+    terminal = {s.value for s in TicketState if s.is_terminal}
+    assert terminal == {"rejected", "answered", "merged", "voided"}
+    # Terminal means nothing leaves it, for anybody.
+    for state in terminal:
+        for role in Role:
+            assert available_actions(actor(role), ticket(state, satisfaction="dissatisfied")) == []
+
+
+def test_chinese_labels():
+    assert TicketState.RECEIVED.label == "受理"
+    assert TicketState.DISPATCHED.label == "已派遣(待签收)"
+    assert TicketState.CLOSED.label == "已结案"
+    assert Action.ACCEPT.label == "签收"
+    assert Action.RETURN.value == "return" and Action.RETURN.label == "退回"
+    assert Satisfaction.BASICALLY_SATISFIED.label == "基本满意"
+    for item in [*TicketState, *Action, *Satisfaction, *DurationUnit]:
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in item.label), item
+
+
+# --- error messages -----------------------------------------------------------------------------
+
+def test_illegal_transition_message():
+    with pytest.raises(IllegalTransition) as err:
+        plan(Action.ACCEPT, actor(DO), ticket("closed"), {})
+    assert str(err.value) == "当前状态“已结案”不允许执行“签收”(state 'closed' does not allow 'accept')"
+    assert isinstance(err.value, WorkflowError)
+
+
+def test_permission_denied_message_names_role_and_action():
+    with pytest.raises(PermissionDenied) as err:
+        plan("accept", actor(AG), ticket("dispatched"), {})
+    assert "坐席" in str(err.value) and "签收" in str(err.value)
+    assert isinstance(err.value, WorkflowError)
+
+
+def test_unknown_action_is_a_workflow_error():
+    with pytest.raises(WorkflowError):
+        plan("teleport", actor(SU), ticket("received"), {})
+
+
+# --- scope --------------------------------------------------------------------------------------
+
+def test_district_officer_only_in_own_district():
+    songshan_ticket = ticket("dispatched", district=SONGSHAN, department=None)
+    with pytest.raises(PermissionDenied) as err:
+        plan("accept", actor(DO, district=HONGSHAN), songshan_ticket, {})
+    assert SONGSHAN in str(err.value) and HONGSHAN in str(err.value)
+    t = plan("accept", actor(DO, district=SONGSHAN), songshan_ticket, {})
+    assert t.to_state is TicketState.IN_PROGRESS
+
+
+def test_department_officer_only_in_own_department():
+    gas_ticket = ticket("in_progress", district=HONGSHAN, department=GAS)
+    with pytest.raises(PermissionDenied):
+        plan("feedback", actor(DE, department=WATER), gas_ticket, {"result": "已处理"})
+    # Sharing the district does not give a department officer the ticket.
+    with pytest.raises(PermissionDenied):
+        plan("request_extension", Actor(3, DE, HONGSHAN, WATER), gas_ticket,
+             {"reason": "材料未到", "duration": 2})
+    t = plan("feedback", actor(DE, department=GAS), gas_ticket, {"result": "已处理"})
+    assert t.to_state is TicketState.RESOLVED
+
+
+@pytest.mark.parametrize("who,view", [
+    (Actor(1, DO, None, None), ticket("dispatched", district=None, department=WATER)),
+    (Actor(1, DO, HONGSHAN, None), ticket("dispatched", district=None, department=WATER)),
+    (Actor(1, DE, None, None), ticket("dispatched", district=HONGSHAN, department=None)),
+    (Actor(1, DE, None, WATER), ticket("dispatched", district=HONGSHAN, department=None)),
+    (Actor(1, DO, None, None), ticket("dispatched", district=HONGSHAN, department=WATER)),
+])
+def test_unscoped_officer_or_ticket_is_refused(who, view):
+    with pytest.raises(PermissionDenied):
+        plan("accept", who, view, {})
+
+
+def test_both_units_of_a_ticket_are_in_scope():
+    view = ticket("dispatched", district=HONGSHAN, department=WATER)
+    assert plan("accept", actor(DO, district=HONGSHAN), view, {}).to_state is TicketState.IN_PROGRESS
+    assert plan("accept", actor(DE, department=WATER), view, {}).to_state is TicketState.IN_PROGRESS
+
+
+# --- required fields ----------------------------------------------------------------------------
+
+REQUIRED = [
+    ("received", "reject", AG, "reason"),
+    ("received", "answer_directly", AG, "result"),
+    ("received", "merge", AG, "parent"),
+    ("registered", "merge", DI, "parent"),
+    ("dispatched", "return", DO, "reason"),
+    ("in_progress", "return", DE, "reason"),
+    ("in_progress", "request_extension", DO, "reason"),
+    ("in_progress", "request_extension", DO, "duration"),
+    ("in_progress", "feedback", DO, "result"),
+    ("extension_requested", "feedback", DE, "result"),
+    ("resolved", "verify_fail", DI, "reason"),
+    ("closed", "callback", AG, "satisfaction"),
+    ("closed", "reopen", SU, "reason"),
+    ("callback_done", "reopen", AG, "reason"),
+    ("received", "void", SU, "reason"),
+    ("in_progress", "void", AD, "reason"),
+]
+
+
+@pytest.mark.parametrize("state,action,role,field", REQUIRED)
+@pytest.mark.parametrize("blank", [False, True])
+def test_required_field(state, action, role, field, blank):
+    payload = dict(FULL_PAYLOAD)
+    if blank:
+        payload[field] = "   "
+    else:
+        del payload[field]
+    view = ticket(state, satisfaction="dissatisfied")
+    with pytest.raises(MissingField) as err:
+        plan(action, actor(role), view, payload)
+    assert err.value.field == field
+    assert field in str(err.value)
+    assert plan(action, actor(role), view, FULL_PAYLOAD).data[field]  # present -> accepted
+
+
+@pytest.mark.parametrize("state,action,role", [
+    ("received", "register", AG), ("dispatched", "accept", DO),
+    ("extension_requested", "approve_extension", SU), ("extension_requested", "deny_extension", SU),
+    ("resolved", "verify_pass", DI),
+])
+def test_actions_without_required_fields(state, action, role):
+    assert plan(action, actor(role), ticket(state), {}).to_state.value == EXPECTED[(state, action)][0]
+
+
+@pytest.mark.parametrize("value", ["very", "满意", 1])
+def test_invalid_satisfaction(value):
+    with pytest.raises(InvalidField) as err:
+        plan("callback", actor(AG), ticket("closed"), {"satisfaction": value})
+    assert err.value.field == "satisfaction"
+    assert isinstance(err.value, MissingField)
+
+
+@pytest.mark.parametrize("value", [0, -2, "3", True])
+def test_invalid_extension_duration(value):
+    with pytest.raises(InvalidField) as err:
+        plan("request_extension", actor(DO), ticket("in_progress"), {"reason": "雨天停工", "duration": value})
+    assert err.value.field == "duration"
+
+
+def test_extension_unit_defaults_and_is_checked():
+    t = plan("request_extension", actor(DO), ticket("in_progress"), {"reason": "雨天停工", "duration": 2})
+    assert t.data == {"reason": "雨天停工", "duration": 2, "unit": DurationUnit.WORKING_DAYS}
+    t = plan("request_extension", actor(DO), ticket("in_progress"),
+             {"reason": "雨天停工", "duration": 8, "unit": "working_hours"})
+    assert t.data["unit"] is DurationUnit.WORKING_HOURS
+    with pytest.raises(InvalidField) as err:
+        plan("request_extension", actor(DO), ticket("in_progress"),
+             {"reason": "雨天停工", "duration": 2, "unit": "fortnights"})
+    assert err.value.field == "unit"
+
+
+def test_dispatch_needs_a_responsible_unit():
+    unrouted = ticket("registered", district=None, department=None)
+    with pytest.raises(MissingField) as err:
+        plan("dispatch", actor(DI), unrouted, {})
+    assert err.value.field == "responsible"
+    t = plan("dispatch", actor(DI), unrouted, {"department_code": GAS})
+    assert t.data == {"district_code": None, "department_code": GAS}
+    # The ticket's routed units are kept unless the dispatcher names others.
+    t = plan("dispatch", actor(DI), ticket("registered"), {})
+    assert t.data == {"district_code": HONGSHAN, "department_code": WATER}
+    assert t.notify == ("responsible",)
+
+
+# --- journeys -----------------------------------------------------------------------------------
+
+def run(view: TicketView, steps):
+    """Apply (action, role, payload) steps; return the final view and the transitions."""
+    done = []
+    for action, who, payload in steps:
+        t = plan(action, who, view, payload)
+        assert t.from_state is view.state
+        view = apply(view, t)
+        done.append(t)
+    return view, done
+
+
+def test_happy_path():
+    officer = actor(DO, district=HONGSHAN)
+    view, done = run(ticket("received", district=HONGSHAN, department=None), [
+        ("register", actor(AG), {}),
+        ("dispatch", actor(DI), {}),
+        ("accept", officer, {}),
+        ("feedback", officer, {"result": "井盖已更换"}),
+        ("verify_pass", actor(DI), {"note": "现场照片核实"}),
+        ("callback", actor(AG), {"satisfaction": "satisfied"}),
+    ])
+    assert [t.to_state.value for t in done] == [
+        "registered", "dispatched", "in_progress", "resolved", "closed", "callback_done"]
+    assert [(t.stops_stage, t.starts_stage) for t in done] == [
+        (None, None), (None, "签收"), ("签收", "处置"), ("处置", "核查"), ("核查", "回访"), ("回访", None)]
+    assert done[3].note == "井盖已更换" and done[3].data == {"result": "井盖已更换"}
+    assert done[4].note == "现场照片核实" and "caller" in done[4].notify
+    assert view.state is TicketState.CALLBACK_DONE and view.satisfaction is Satisfaction.SATISFIED
+    assert not view.state.is_open
+    # A satisfied citizen's ticket can be reopened only by supervision.
+    assert Action.REOPEN not in available_actions(actor(AG), view)
+    assert Action.REOPEN in available_actions(actor(SU), view)
+
+
+def test_rework_loop():
+    officer = actor(DE, department=WATER)
+    view, done = run(ticket("resolved"), [
+        ("verify_fail", actor(DI), {"reason": "现场仍有积水"}),
+        ("feedback", officer, {"result": "已疏通排水口"}),
+        ("verify_fail", actor(SU), {"reason": "照片不清"}),
+        ("feedback", officer, {"result": "补充照片"}),
+        ("verify_pass", actor(DI), {}),
+    ])
+    assert [t.to_state.value for t in done] == ["in_progress", "resolved", "in_progress", "resolved", "closed"]
+    assert done[0].starts_stage == "处置" and done[0].note == "现场仍有积水"
+    assert "responsible" in done[0].notify
+    assert view.state is TicketState.CLOSED
+
+
+def test_extension_approved_and_denied():
+    officer = actor(DO)
+    view, done = run(ticket("in_progress"), [
+        ("request_extension", officer, {"reason": "需协调供热公司", "duration": 5}),
+        ("approve_extension", actor(SU), {"note": "同意延期5个工作日"}),
+        ("request_extension", officer, {"reason": "再延", "duration": 10}),
+        ("deny_extension", actor(AD), {"reason": "已延期一次"}),
+    ])
+    assert [t.to_state.value for t in done] == [
+        "extension_requested", "in_progress", "extension_requested", "in_progress"]
+    assert done[0].data["duration"] == 5 and "supervisor" in done[0].notify
+    assert done[3].note == "已延期一次"
+    # The officer cannot approve his own request, nor a dispatcher.
+    pending = ticket("extension_requested")
+    for role in (DO, DI, AG):
+        with pytest.raises(PermissionDenied):
+            plan("approve_extension", actor(role), pending, {})
+    # Feedback while a request is pending ends the handling stage.
+    t = plan("feedback", officer, pending, {"result": "提前完成"})
+    assert (t.to_state, t.stops_stage) == (TicketState.RESOLVED, "处置")
+
+
+def test_return_and_redispatch_to_another_district():
+    hongshan_officer, songshan_officer = actor(DO, district=HONGSHAN), actor(DO, district=SONGSHAN)
+    view, done = run(ticket("dispatched", district=HONGSHAN, department=None), [
+        ("return", hongshan_officer, {"reason": "属地不符，应属松山区"}),
+        ("redispatch", actor(DI), {"district_code": SONGSHAN}),
+    ])
+    assert [t.to_state.value for t in done] == ["returned", "dispatched"]
+    assert done[0].data == {"reason": "属地不符，应属松山区"} and done[0].notify == ("dispatcher",)
+    assert done[1].starts_stage == "签收" and view.district_code == SONGSHAN
+    with pytest.raises(PermissionDenied):
+        plan("accept", hongshan_officer, view, {})
+    assert plan("accept", songshan_officer, view, {}).to_state is TicketState.IN_PROGRESS
+    # Returning after acceptance stops the handling stage instead.
+    t = plan("return", songshan_officer, apply(view, plan("accept", songshan_officer, view, {})),
+             {"reason": "权属不清"})
+    assert (t.to_state, t.stops_stage) == (TicketState.RETURNED, "处置")
+
+
+def test_dissatisfied_callback_then_reopen():
+    view, done = run(ticket("closed"), [
+        ("callback", actor(AG), {"satisfaction": "dissatisfied", "note": "路灯仍不亮"}),
+    ])
+    assert view.satisfaction is Satisfaction.DISSATISFIED
+    assert "supervisor" in done[0].notify and done[0].note == "路灯仍不亮"
+    assert Action.REOPEN in available_actions(actor(AG), view)
+    assert Action.REOPEN in available_actions(actor(DI), view)
+    assert available_actions(actor(DO), view) == []
+    view, done = run(view, [("reopen", actor(AG), {"reason": "回访不满意，重新交办"})])
+    assert view.state is TicketState.DISPATCHED and view.satisfaction is None
+    assert done[0].starts_stage == "签收" and done[0].notify == ("responsible",)
+    # The same unit gets it back and the loop runs again.
+    view, _ = run(view, [("accept", actor(DO), {}), ("feedback", actor(DO), {"result": "更换灯具"})])
+    assert view.state is TicketState.RESOLVED
+
+
+@pytest.mark.parametrize("satisfaction", ["satisfied", "basically_satisfied"])
+def test_content_callback_does_not_alert_supervisor(satisfaction):
+    t = plan("callback", actor(AG), ticket("closed"), {"satisfaction": satisfaction})
+    assert t.data["satisfaction"].value == satisfaction and t.notify == ()
+
+
+def test_supervisor_reopens_closed_ticket_before_callback():
+    t = plan("reopen", actor(SU), ticket("closed"), {"reason": "领导批示重办"})
+    assert (t.to_state, t.stops_stage, t.starts_stage) == (TicketState.DISPATCHED, "回访", "签收")
+    for role in (AG, DI):
+        with pytest.raises(PermissionDenied):
+            plan("reopen", actor(role), ticket("closed", satisfaction="dissatisfied"), {"reason": "x"})
+
+
+def test_direct_answer_ends_the_ticket():
+    view, done = run(ticket("received", district=None, department=None), [
+        ("answer_directly", actor(AG), {"result": "供暖期为每年10月15日至次年4月15日"}),
+    ])
+    assert view.state is TicketState.ANSWERED and view.state.is_terminal
+    assert done[0].notify == ("caller",) and done[0].data["result"].startswith("供暖期")
+    with pytest.raises(IllegalTransition):
+        plan("register", actor(SU), view, {})
+
+
+def test_merge_records_parent():
+    t = plan("merge", actor(AG), ticket("received"), {"parent": " 12319-20261127-00042 "})
+    assert t.to_state is TicketState.MERGED and t.data == {"parent": "12319-20261127-00042"}
+    t = plan("merge", actor(DI), ticket("registered"), {"parent": "12319-20261127-00042"})
+    assert t.to_state is TicketState.MERGED
+    with pytest.raises(PermissionDenied):
+        plan("merge", actor(DI), ticket("received"), {"parent": "12319-20261127-00042"})
+    with pytest.raises(IllegalTransition):
+        plan("merge", actor(SU), ticket("dispatched"), {"parent": "12319-20261127-00042"})
+
+
+def test_void_only_by_supervision_and_only_open_tickets():
+    t = plan("void", actor(SU), ticket("dispatched"), {"reason": "重复录入"})
+    assert (t.to_state, t.stops_stage, t.note) == (TicketState.VOIDED, "签收", "重复录入")
+    assert t.notify == ("responsible",)
+    assert plan("void", actor(AD), ticket("received"), {"reason": "测试工单"}).notify == ()
+    for role in (AG, DI, DO, DE):
+        with pytest.raises(PermissionDenied):
+            plan("void", actor(role), ticket("received"), {"reason": "x"})
+    for state in ("closed", "callback_done", "voided", "answered"):
+        with pytest.raises(IllegalTransition):
+            plan("void", actor(SU), ticket(state), {"reason": "x"})
+
+
+def test_plan_is_pure():
+    view = ticket("in_progress")
+    payload = {"result": "已处理", "note": "附照片"}
+    first = plan("feedback", actor(DO), view, payload)
+    second = plan("feedback", actor(DO), view, payload)
+    assert first == second and view.state is TicketState.IN_PROGRESS
+    assert payload == {"result": "已处理", "note": "附照片"}

@@ -1,0 +1,207 @@
+"""The ``hotline`` command line. Errors are one clear line and a non-zero exit code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from hotline.config import Settings, get_settings
+
+
+class CliError(click.ClickException):
+    """One-line error shown as ``错误: …`` / ``error: …``."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic validation of HOTLINE_* variables
+        first = str(exc).splitlines()
+        raise CliError(f"invalid settings: {' '.join(first[:3])}") from None
+
+
+def _engine(settings: Settings, migrate: bool = True):
+    from hotline.bootstrap import open_database
+    from hotline.database import DatabaseUnavailable
+
+    try:
+        return open_database(settings, migrate=migrate)
+    except DatabaseUnavailable as exc:
+        raise CliError(str(exc)) from None
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
+def main(verbose: bool) -> None:
+    """12319 城建服务热线 — hotline backend."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# -- config -------------------------------------------------------------------
+@main.group()
+def config() -> None:
+    """Settings."""
+
+
+@config.command("show")
+def config_show() -> None:
+    """Print the effective settings (secrets masked)."""
+    for key, value in _settings().masked().items():
+        click.echo(f"{key} = {value}")
+
+
+# -- db -----------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations (creates the database file for SQLite)."""
+    from hotline.migrate import current_revision
+
+    engine = _engine(_settings())
+    click.echo(f"database at revision {current_revision(engine)}")
+
+
+# -- seed ---------------------------------------------------------------------
+@main.command()
+@click.option("--sample", is_flag=True, required=True, help="load the sample data (categories, Chifeng grid)")
+def seed(sample: bool) -> None:
+    """Load sample data idempotently (a second run changes nothing)."""
+    from hotline.database import session_factory
+    from hotline.seed import seed_sample
+
+    engine = _engine(_settings())
+    try:
+        with session_factory(engine)() as session, session.begin():
+            report = seed_sample(session)
+    except Exception as exc:
+        raise CliError(f"seed failed, nothing was written: {exc}") from None
+    click.echo(str(report))
+
+
+# -- rules --------------------------------------------------------------------
+@main.group()
+def rules() -> None:
+    """Routing rules (routing_rules.yaml)."""
+
+
+@rules.command("check")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+def rules_check(file: Path | None) -> None:
+    """Validate FILE (default: the configured rules file); report errors with line numbers."""
+    from hotline.rules.catalog import known_codes
+    from hotline.rules.loader import check_rules_file
+
+    path = file or _settings().rules_file
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    categories, units = known_codes()
+    issues = check_rules_file(path, categories=categories, units=units)
+    for issue in issues:
+        click.echo(issue.format(), err=True)
+    if issues:
+        raise CliError(f"{path}: {len(issues)} problem(s), rules not loaded")
+    click.echo(f"{path}: ok")
+
+
+# -- users --------------------------------------------------------------------
+@main.group()
+def users() -> None:
+    """Console users."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", required=True,
+              type=click.Choice(["agent", "dispatcher", "district_officer", "department_officer",
+                                 "supervisor", "admin"]))
+@click.option("--name", "display_name", default="", help="display name (Chinese), e.g. 张敏")
+@click.option("--district", "district_code", help="district code for district officers, e.g. 150402")
+@click.option("--department", "department_code", help="department code for department officers")
+@click.password_option(prompt="密码 / password", confirmation_prompt="再次输入 / repeat")
+def users_add(username, role, display_name, district_code, department_code, password) -> None:
+    """Add a user; the password is prompted and stored as an argon2 hash."""
+    from hotline.database import session_factory
+    from hotline.users.service import UserError, create_user
+
+    engine = _engine(_settings())
+    try:
+        with session_factory(engine)() as session, session.begin():
+            user = create_user(session, username=username, password=password, role=role,
+                               display_name=display_name, district_code=district_code,
+                               department_code=department_code)
+    except UserError as exc:
+        raise CliError(str(exc)) from None
+    click.echo(f"user {user.username} ({user.role}) created")
+
+
+# -- ami ----------------------------------------------------------------------
+@main.group()
+def ami() -> None:
+    """AMI tools."""
+
+
+@ami.command("replay")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per call")
+def ami_replay(file: Path, as_json: bool) -> None:
+    """Print the calls the tracker derives from a raw captured AMI stream."""
+    from ivr.replay import replay_bytes, snapshot_to_json
+
+    calls = replay_bytes(file.read_bytes())
+    for snap in calls:
+        obj = snapshot_to_json(snap)
+        if as_json:
+            click.echo(json.dumps(obj, ensure_ascii=False))
+        else:
+            path = " > ".join(f"{s['menu']}:{s['kind']}{'=' + s['value'] if s['value'] else ''}"
+                              for s in obj.get("ivr_path", []))
+            click.echo(f"{obj['call_id']}  {obj.get('caller') or '-'} → {obj.get('dialed') or '-'}  "
+                       f"{obj.get('disposition') or 'live'}  cause={obj.get('hangup_cause')}  {path}")
+    if not calls:
+        click.echo("no calls found in the capture", err=True)
+
+
+# -- serve --------------------------------------------------------------------
+@main.command()
+@click.option("--host", default=None, help="web bind address (default from settings)")
+@click.option("--port", default=None, type=int, help="web port (default from settings)")
+def serve(host: str | None, port: int | None) -> None:
+    """Run everything in one process: web, telephony (Asterisk or the built-in simulator), scheduler."""
+    import uvicorn
+
+    from hotline.server import build_state
+    from hotline.web.app import create_app
+
+    settings = _settings()
+    try:
+        state = build_state(settings)
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        raise CliError(str(exc)) from None
+    app = create_app(state)
+    host = host or settings.web_host
+    port = port or settings.web_port
+    click.echo(f"12319 热线后台: http://{host}:{port}/  (database: {state.engine.url.render_as_string(hide_password=True)}, "
+               f"telephony: {state.telephony})")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def run() -> None:  # pragma: no cover
+    main(prog_name="hotline")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Assemble the single-process server: database, rules, telephony, scheduler."""
+
+from __future__ import annotations
+
+import logging
+
+from hotline.bootstrap import open_database, seed_if_empty
+from hotline.config import Settings
+from hotline.database import session_factory
+from hotline.web.app import AppState
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+def load_rules_or_fail(settings: Settings):
+    from hotline.rules.catalog import known_codes
+    from hotline.rules.loader import RulesError, load_rules
+
+    categories, units = known_codes()
+    try:
+        return load_rules(settings.rules_file, categories=categories, units=units)
+    except RulesError as exc:
+        first = exc.issues[0].format() if getattr(exc, "issues", None) else str(exc)
+        raise StartupError(f"routing rules invalid ({len(getattr(exc, 'issues', []) or [1])} problem(s)); first: {first}") from None
+    except FileNotFoundError:
+        raise StartupError(f"routing rules file not found: {settings.rules_file}") from None
+
+
+def build_state(settings: Settings) -> AppState:
+    engine = open_database(settings)
+    if settings.sample_data:
+        report = seed_if_empty(engine)
+        if report:
+            log.info("sample data loaded: %s", report)
+    rules = load_rules_or_fail(settings)
+    state = AppState(settings=settings, engine=engine, sessions=session_factory(engine), rules=rules)
+    state.telephony = "off"
+    log.warning("telephony not started: the AMI controller and PBX simulator are not wired into serve yet")
+    return state

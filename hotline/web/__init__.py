@@ -1,0 +1,1 @@
+"""Web tier: FastAPI app, pages (Jinja2) and REST API."""

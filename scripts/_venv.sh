@@ -1,0 +1,14 @@
+# Sourced by scripts/serve and scripts/test: create .venv and install the project
+# (again only when pyproject.toml changed). $1 = extras, e.g. "test,lint".
+set -euo pipefail
+extras="${1:-}"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+fi
+stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-${extras//,/_}"
+if [ ! -f "$stamp" ]; then
+  if [ -n "$extras" ]; then spec=".[${extras}]"; else spec="."; fi
+  .venv/bin/python -m pip install -q -e "$spec"
+  touch "$stamp"
+fi

@@ -54,14 +54,16 @@ Errors are checked in this order: state (``IllegalTransition``), role and scope
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Mapping
 
+from hotline.sla.deadlines import Unit
 from hotline.users.roles import Role
 
 __all__ = [
-    "TicketState", "Action", "Satisfaction", "DurationUnit", "Actor", "TicketView", "Transition",
+    "TicketState", "Action", "Satisfaction", "Actor", "TicketView", "Transition",
     "WorkflowError", "IllegalTransition", "PermissionDenied", "MissingField", "InvalidField",
     "OPEN_STATES", "TERMINAL_STATES", "STAGE_ACCEPT", "STAGE_HANDLE", "STAGE_VERIFY", "STAGE_CALLBACK",
     "NOTIFY_CALLER", "NOTIFY_RESPONSIBLE", "NOTIFY_DISPATCHER", "NOTIFY_SUPERVISOR",
@@ -176,17 +178,6 @@ class Satisfaction(str, Enum):
     @property
     def label(self) -> str:
         return {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}[self.value]
-
-
-class DurationUnit(str, Enum):
-    """Units of a requested extension, as the SLA stages count time (design §6)."""
-    NATURAL_HOURS = "natural_hours"
-    WORKING_HOURS = "working_hours"
-    WORKING_DAYS = "working_days"
-
-    @property
-    def label(self) -> str:
-        return {"natural_hours": "自然小时", "working_hours": "工作时", "working_days": "工作日"}[self.value]
 
 
 # SLA stage names (design §6); the SLA layer maps them to configured limits.
@@ -443,15 +434,16 @@ def _validated(action: Action, rule: _Rule, ticket: TicketView, payload: Mapping
         raw = payload.get("duration")
         if _blank(raw):
             raise MissingField(action, "duration")
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0:
-            raise InvalidField(action, "duration", raw, "a positive number")
-        unit = payload.get("unit", DurationUnit.WORKING_DAYS)
+        unit = payload.get("unit", Unit.WORKING_DAYS)
         try:
-            data["unit"] = DurationUnit(unit)
+            unit = Unit(unit)
         except ValueError:
-            raise InvalidField(action, "unit", unit,
-                               "one of " + ", ".join(u.value for u in DurationUnit)) from None
-        data["duration"] = raw
+            raise InvalidField(action, "unit", unit, "one of " + ", ".join(u.value for u in Unit)) from None
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw <= 0:
+            raise InvalidField(action, "duration", raw, "a positive number")
+        if unit is Unit.WORKING_DAYS and raw != int(raw):
+            raise InvalidField(action, "duration", raw, "a whole number of working days")
+        data["duration"], data["unit"] = raw, unit
 
     if "responsible" in rule.requires:
         # A (re)dispatch may name the responsible unit(s); otherwise the ticket's routing stands.
@@ -467,7 +459,7 @@ def plan(action: Action | str, actor: Actor, ticket: TicketView, payload: Mappin
     """Check ``action`` by ``actor`` on ``ticket`` and describe the resulting transition.
 
     Payload keys: ``reason``, ``result``, ``parent`` (ticket number), ``satisfaction``,
-    ``duration`` (+ ``unit``, default working days), ``district_code``/``department_code``
+    ``duration`` (+ ``unit``, a ``hotline.sla.Unit``, default working days), ``district_code``/``department_code``
     (dispatch/redispatch), ``note`` (free text for the TicketEvent).
     """
     try:

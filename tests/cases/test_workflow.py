@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 
 from hotline.cases.workflow import (
-    Action, Actor, DurationUnit, IllegalTransition, InvalidField, MissingField, PermissionDenied,
+    Action, Actor, IllegalTransition, InvalidField, MissingField, PermissionDenied,
     Satisfaction, TicketState, TicketView, Transition, WorkflowError, available_actions, plan,
 )
+from hotline.sla.deadlines import Unit
 from hotline.users.roles import Role
 
 HONGSHAN, SONGSHAN = "150402", "150404"          # 红山区, 松山区
@@ -166,7 +167,7 @@ def test_chinese_labels():
     assert Action.ACCEPT.label == "签收"
     assert Action.RETURN.value == "return" and Action.RETURN.label == "退回"
     assert Satisfaction.BASICALLY_SATISFIED.label == "基本满意"
-    for item in [*TicketState, *Action, *Satisfaction, *DurationUnit]:
+    for item in [*TicketState, *Action, *Satisfaction]:
         assert any("\u4e00" <= ch <= "\u9fff" for ch in item.label), item
 
 
@@ -287,7 +288,7 @@ def test_invalid_satisfaction(value):
     assert isinstance(err.value, MissingField)
 
 
-@pytest.mark.parametrize("value", [0, -2, "3", True])
+@pytest.mark.parametrize("value", [0, -2, "3", True, float("nan"), float("inf"), 1.5])
 def test_invalid_extension_duration(value):
     with pytest.raises(InvalidField) as err:
         plan("request_extension", actor(DO), ticket("in_progress"), {"reason": "雨天停工", "duration": value})
@@ -296,10 +297,10 @@ def test_invalid_extension_duration(value):
 
 def test_extension_unit_defaults_and_is_checked():
     t = plan("request_extension", actor(DO), ticket("in_progress"), {"reason": "雨天停工", "duration": 2})
-    assert t.data == {"reason": "雨天停工", "duration": 2, "unit": DurationUnit.WORKING_DAYS}
+    assert t.data == {"reason": "雨天停工", "duration": 2, "unit": Unit.WORKING_DAYS}
     t = plan("request_extension", actor(DO), ticket("in_progress"),
-             {"reason": "雨天停工", "duration": 8, "unit": "working_hours"})
-    assert t.data["unit"] is DurationUnit.WORKING_HOURS
+             {"reason": "雨天停工", "duration": 1.5, "unit": "working_hours"})
+    assert t.data["unit"] is Unit.WORKING_HOURS and t.data["duration"] == 1.5
     with pytest.raises(InvalidField) as err:
         plan("request_extension", actor(DO), ticket("in_progress"),
              {"reason": "雨天停工", "duration": 2, "unit": "fortnights"})

@@ -264,7 +264,7 @@ class InvalidField(MissingField):
     def __init__(self, action: Action, field_name: str, value: Any, expected: str):
         self.value = value
         super().__init__(action, field_name, (
-            f"执行“{action.label}”时{FIELD_LABELS.get(field_name, field_name)}无效: {value!r}"
+            f"执行“{action.label}”时{FIELD_LABELS.get(field_name, field_name)}无效：{value!r}"
             f"(action '{action.value}': invalid '{field_name}', expected {expected})"))
 
 

@@ -112,6 +112,19 @@ class TicketNumberSequence(Base):
     last: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class TicketSubscription(Base):
+    """A caller who wants the outcome of a ticket (its own, or a parent it was merged into)."""
+
+    __tablename__ = "ticket_subscriptions"
+    __table_args__ = (UniqueConstraint("ticket_id", "phone", name="uq_ticket_subscriptions_ticket_phone"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(40))
+    via_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))  # the merged child
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AppendOnlyViolation(RuntimeError):
     pass
 

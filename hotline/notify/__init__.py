@@ -1,0 +1,1 @@
+"""Notifications (SMS to callers, districts and departments) through pluggable gateways."""

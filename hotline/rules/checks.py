@@ -173,32 +173,29 @@ def _menu_graph(rules: Rules) -> Iterator[Problem]:
     index = {m.id: i for i, m in enumerate(rules.ivr.menus)}
     edges = {m.id: [(j, o.menu) for j, o in enumerate(m.options)
                     if o.action is Action.SUBMENU and o.menu in index] for m in rules.ivr.menus}
-    reported: set[tuple[str, int]] = set()
+    done: set[str] = set()
 
-    def walk(trail: list[str]) -> Iterator[Problem]:
+    def visit(trail: list[str]) -> Iterator[Problem]:
+        """Depth-first; an edge back into the current trail closes a cycle."""
         menu_id = trail[-1]
         for j, target in edges[menu_id]:
-            if target not in trail:
-                yield from walk(trail + [target])
-            elif (menu_id, j) not in reported:
-                reported.add((menu_id, j))
+            if target in trail:
                 loop = trail[trail.index(target):] + [target]
                 yield (("ivr", "menus", index[menu_id], "options", j, "menu"),
                        "submenu cycle: " + " → ".join(loop))
+            elif target not in done:
+                yield from visit(trail + [target])
+        done.add(menu_id)
 
-    reachable: set[str] = set()
-    stack = [rules.ivr.entry] if rules.ivr.entry in index else []
-    while stack:
-        current = stack.pop()
-        if current not in reachable:
-            reachable.add(current)
-            stack.extend(t for _, t in edges[current])
-    for menu_id in index:
-        yield from walk([menu_id])
-    if rules.ivr.entry in index:
+    entry = rules.ivr.entry
+    if entry in index:
+        yield from visit([entry])
         for menu_id, i in index.items():
-            if menu_id not in reachable:
-                yield ("ivr", "menus", i, "id"), f"menu {menu_id!r} cannot be reached from entry menu {rules.ivr.entry!r}"
+            if menu_id not in done:
+                yield ("ivr", "menus", i, "id"), f"menu {menu_id!r} cannot be reached from entry menu {entry!r}"
+    for menu_id in index:
+        if menu_id not in done:
+            yield from visit([menu_id])
 
 
 def _sla(rules: Rules) -> Iterator[Problem]:

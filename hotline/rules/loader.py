@@ -90,7 +90,7 @@ def _analyse_file(path: str | PathLike[str], categories: set[str] | None,
 
 
 def _parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any, list[RuleIssue]]:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -162,6 +162,7 @@ def _duplicate_keys(node: yaml.Node | None, path: Path = ()) -> list[tuple[Path,
 
 
 _PLAIN = (dict, list, tuple)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when available; both keep marks
 
 
 def _message(err: dict[str, Any]) -> str:

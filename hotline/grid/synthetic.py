@@ -6,7 +6,7 @@ centres (probably GCJ-02) - but no boundaries. This module turns it into a compl
 schematic three-level grid:
 
 * a regular lattice of cells (``CELL_LON`` x ``CELL_LAT`` degrees, about 1.65 km square
-  at 42°N) anchored at the city centre;
+  at 42°N) anchored near the city centre;
 * districts claim cells round-robin, each growing outward from its own centre
   (converted to WGS-84), one cell per level-2 unit - so districts are contiguous and
   never overlap;
@@ -125,11 +125,15 @@ Cell = tuple[int, int]  # (column, row) of the lattice
 
 
 class Lattice:
-    """Regular lon/lat cells anchored at ``(lon0, lat0)``."""
+    """Regular lon/lat cells anchored at ``(lon0, lat0)`` rounded to 0.01°.
+
+    The coarse anchor keeps every cell corner an exact short decimal, so the output
+    does not depend on the last bits of the trigonometry in the datum conversion.
+    """
 
     def __init__(self, lon0: float, lat0: float) -> None:
-        self.lon0 = _r(lon0)
-        self.lat0 = _r(lat0)
+        self.lon0 = round(lon0, 2)
+        self.lat0 = round(lat0, 2)
 
     def cell_of(self, lon: float, lat: float) -> Cell:
         return (math.floor((lon - self.lon0) / CELL_LON), math.floor((lat - self.lat0) / CELL_LAT))
@@ -242,10 +246,10 @@ def level2_kind(type_label: str) -> str:
 
 
 def community_name(index: int) -> str:
-    stem = COMMUNITY_STEMS[index % len(COMMUNITY_STEMS)]
-    suffix = COMMUNITY_SUFFIXES[(index // len(COMMUNITY_STEMS)) % len(COMMUNITY_SUFFIXES)]
     if index >= len(COMMUNITY_STEMS) * len(COMMUNITY_SUFFIXES):
         raise ValueError("community name list exhausted")
+    stem = COMMUNITY_STEMS[index % len(COMMUNITY_STEMS)]
+    suffix = COMMUNITY_SUFFIXES[index // len(COMMUNITY_STEMS)]
     return f"{stem}{suffix}社区"
 
 

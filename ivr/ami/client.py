@@ -110,10 +110,11 @@ class ActionResult:
 class _Pending:
     """Book-keeping for one action in flight."""
 
-    __slots__ = ("action_id", "name", "future", "response", "events", "complete", "until_event", "is_list")
+    __slots__ = ("action_id", "name", "future", "response", "events", "complete", "until_event", "is_list", "blocking")
 
-    def __init__(self, action_id: str, name: str, until_event: str | None) -> None:
+    def __init__(self, action_id: str, name: str, until_event: str | None, blocking: bool = False) -> None:
         self.action_id = action_id
+        self.blocking = blocking  # blocks the whole AMI session until answered (sync Originate)
         self.name = name
         self.future: asyncio.Future[ActionResult] = asyncio.get_running_loop().create_future()
         self.response: Message | None = None
@@ -387,6 +388,10 @@ class AmiClient:
         if action_id in self._pending:
             raise ProtocolError(f"ActionID {action_id!r} is already in use")
         payload = encode_action(name, pairs)  # validates before anything is sent
+        blocking = lname == "originate" and not any(
+            isinstance(k, str) and k.lower() == "async" and str(v).lower() in ("true", "yes", "1")
+            for k, v in pairs
+        )
 
         timeout = self.action_timeout if timeout is None else timeout
         if timeout <= 0:
@@ -396,7 +401,9 @@ class AmiClient:
         while True:
             attempts += 1
             try:
-                result = await self._exchange(name, action_id, payload, until_event, deadline, wait_ready=retry)
+                result = await self._exchange(
+                    name, action_id, payload, until_event, deadline, wait_ready=retry, blocking=blocking
+                )
             except ConnectionLostError:
                 if retry and not self._closing and attempts <= self.max_retries and time.monotonic() < deadline:
                     log.info("AMI: retrying %s after reconnect (attempt %d)", name, attempts + 1)
@@ -420,6 +427,7 @@ class AmiClient:
         *,
         wait_ready: bool,
         login: bool = False,
+        blocking: bool = False,
     ) -> ActionResult:
         if not login and not self._ready.is_set():
             supervised = self._supervisor is not None and not self._supervisor.done()
@@ -432,7 +440,7 @@ class AmiClient:
         writer = self._writer
         if writer is None or writer.is_closing():
             raise ConnectionLostError(f"{name}: connection to AMI is down")
-        pending = _Pending(action_id, name, until_event)
+        pending = _Pending(action_id, name, until_event, blocking)
         self._pending[action_id] = pending
         try:
             writer.write(payload)
@@ -589,6 +597,8 @@ class AmiClient:
             await asyncio.sleep(self.ping_interval)
             if not self._ready.is_set():
                 return
+            if any(p.blocking for p in self._pending.values()):
+                continue  # Asterisk answers nothing until a sync Originate ends
             try:
                 await self._ping_once()
             except (ActionTimeout, ConnectionLostError, AmiError) as exc:

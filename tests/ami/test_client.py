@@ -584,3 +584,44 @@ async def test_legacy_follows_command_reply_from_asterisk_13():
         await client.close(logoff=False)
         srv.close()
         await srv.wait_closed()
+
+
+async def test_keepalive_does_not_kill_a_blocking_sync_originate():
+    """A synchronous Originate blocks the Asterisk session: no Ping answer until it ends."""
+
+    async def blocking_server(reader, writer):
+        writer.write(b"Asterisk Call Manager/9.0.0\r\n")
+        buf = b""
+        queue: list[Message] = []
+        while True:
+            data = await reader.read(4096)
+            if not data:
+                break
+            buf += data
+            while b"\r\n\r\n" in buf:
+                block, buf = buf.split(b"\r\n\r\n", 1)
+                queue.extend(parse_stream(block + b"\r\n\r\n", expect_banner=False))
+            while queue:
+                msg = queue.pop(0)
+                aid = msg.action_id
+                if msg.name == "Login":
+                    writer.write(Message.of(("Response", "Success"), ("ActionID", aid), ("Message", "Authentication accepted")).encode())
+                elif msg.name == "Originate":
+                    await asyncio.sleep(0.5)  # the session is blocked: queued actions wait
+                    writer.write(Message.of(("Response", "Success"), ("ActionID", aid), ("Message", "Originate successfully queued")).encode())
+                elif msg.name == "Ping":
+                    writer.write(Message.of(("Response", "Success"), ("ActionID", aid), ("Ping", "Pong")).encode())
+        writer.close()
+
+    srv = await asyncio.start_server(blocking_server, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    client = AmiClient("127.0.0.1", port, username="u", secret="s", ping_interval=0.05, ping_timeout=0.1)
+    await client.connect()
+    try:
+        res = await client.send_action("Originate", Channel="Local/101@district-lines", Application="Wait", Data="1")
+        assert res.success
+        assert client.connected and client.stats["ping_failures"] == 0 and client.stats["connects"] == 1
+    finally:
+        await client.close(logoff=False)
+        srv.close()
+        await srv.wait_closed()

@@ -367,7 +367,8 @@ class CallTracker:
                 self._remember(uid)
             if not call.channels or (call.citizen in gone):
                 self._end(call, at, Disposition.ENDED_DISCONNECTED)
-        adopted: list[_Call] = []
+        adopted: dict[str, _Call] = {}
+        ages: dict[str, timedelta] = {}
         for row in rows:
             uid = row.get("Uniqueid", "")
             if not uid or uid in self._by_uid or uid in self._ended:
@@ -379,21 +380,21 @@ class CallTracker:
                     continue
                 call = self._new_call(lid, root=lid, at=at)
                 call.adopted = True
-                adopted.append(call)
-            ch = self._add_channel(call, uid, row.get("Channel", ""), row)
+                adopted[call.snap.call_id] = call
+            ch = self._add_channel(call, uid, row.get("Channel", ""), row,
+                                   assign=call.snap.call_id not in adopted)
             ch.app = row.get("Application", "") or ""
-            if row.get("ChannelState") == _UP and call.citizen == uid:
-                call.answered = True
-            dur = _duration(row.get("Duration"))
-            if dur is not None and (uid == call.root or uid == call.citizen):
-                call.snap.started_at = min(call.snap.started_at or at, at - dur)
-        for call in adopted:
-            if call.citizen is None:
-                self._assign_citizen(call, fallback=True)
-            cit = call.citizen_channel()
+            ch.seen_exten = True
+            age = _duration(row.get("Duration"))
+            if age is not None and call.snap.call_id in adopted:
+                ages[call.snap.call_id] = max(age, ages.get(call.snap.call_id, age))
+        for call_id, call in adopted.items():
+            self._assign_citizen(call, fallback=True)
+            if call_id in ages:
+                call.snap.started_at = at - ages[call_id]
             row = listed.get(call.citizen or "")
-            if cit and row is not None:
-                call.answered = call.answered or row.get("ChannelState") == _UP
+            if row is not None:
+                call.answered = row.get("ChannelState") == _UP
                 self._caller_from(call, row, "")
             self._publish_started(call)
 
@@ -423,7 +424,7 @@ class CallTracker:
         return call
 
     def _add_channel(self, call: _Call, uid: str, name: str, msg: Message | None = None,
-                     prefix: str = "") -> _Channel:
+                     prefix: str = "", *, assign: bool = True) -> _Channel:
         ch = _Channel(uid, name, call)
         if msg is not None:
             ch.context = msg.get(prefix + "Context", "") or ""
@@ -432,7 +433,7 @@ class CallTracker:
         self._by_uid[uid] = ch
         if self._resync_rows is not None:
             self._resync_new.add(uid)
-        if call.citizen is None:
+        if call.citizen is None and assign:
             self._assign_citizen(call)
         for kind, when in self._cel_early.pop(uid, {}).items():
             self._apply_cel(ch, kind, when)

@@ -8,7 +8,8 @@ so the replay clock follows the stamps the capture does carry — CEL
 time interpolated by its position in the stream (millisecond resolution); the
 tracker itself takes the exact CEL times for call start, answer and hang-up.
 Events before the first stamp take the first, events after the last take the
-last; a capture without any stamp uses ``default_time`` (default: now).
+last, and the clock never runs backwards; a capture without any stamp uses
+``default_time`` (default: now).
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ def capture_times(messages: list[Message], tz: tzinfo = timezone.utc,
                 frac = (i - ip) / (inx - ip)
                 est = tp + (tn - tp) * frac
                 out.append(est.replace(microsecond=(est.microsecond // 1000) * 1000))
+    # stamps mix resolutions (EventTV ms, CEL whole seconds): never let the clock go back
+    for i in range(1, len(out)):
+        if out[i] < out[i - 1]:
+            out[i] = out[i - 1]
     return out
 
 

@@ -27,7 +27,7 @@ MAX_COMMAND_BYTES = 8192
 #: Default limits on what we accept from the peer (memory stays bounded per session).
 MAX_LINE_BYTES = 16384
 MAX_ENV_LINES = 512
-MAX_ENV_BYTES = 65536
+MAX_ENV_BYTES = 16384
 MAX_REPLY_LINES = 256
 
 HANGUP_LINE = "HANGUP"

@@ -152,7 +152,7 @@ class FastAgiServer:
         if self._server is not None:
             raise RuntimeError("FastAGI server already started")
         self._server = await asyncio.start_server(
-            self._on_connect, self.host, self.port, limit=self.max_line_bytes, backlog=self.backlog
+            self._on_connect, self.host, self.port, limit=max(self.max_line_bytes, self.max_env_bytes), backlog=self.backlog
         )
         log.info("FastAGI server listening on %s:%d", self.host, self.bound_port)
 
@@ -204,28 +204,24 @@ class FastAgiServer:
                 pass
 
     async def _read_environment(self, reader: asyncio.StreamReader, peer: object) -> AgiEnvironment | None:
-        lines: list[str] = []
-        size = 0
         try:
-            while True:
-                raw = await reader.readuntil(b"\n")
-                size += len(raw)
-                if size > self.max_env_bytes or len(lines) >= self.max_env_lines:
-                    log.warning("FastAGI: environment from %s exceeds the size limit; closing", peer)
-                    return None
-                line = raw[:-1].decode("utf-8", "replace").rstrip("\r")
-                if not line:
-                    break
-                lines.append(line)
+            block = await reader.readuntil(b"\n\n")
         except asyncio.IncompleteReadError as exc:
             # TCP health checks and port scans connect and leave: not an error.
-            log.debug("FastAGI: %s closed before the end of the environment (%d bytes)", peer, size + len(exc.partial))
+            log.debug("FastAGI: %s closed before the end of the environment (%d bytes)", peer, len(exc.partial))
             return None
         except asyncio.LimitOverrunError:
-            log.warning("FastAGI: environment line from %s is too long; closing", peer)
+            log.warning("FastAGI: environment from %s exceeds %d bytes; closing", peer, self.max_env_bytes)
             return None
         except (ConnectionError, OSError) as exc:
             log.debug("FastAGI: connection from %s lost during the environment: %s", peer, exc)
+            return None
+        if len(block) > self.max_env_bytes:
+            log.warning("FastAGI: environment from %s exceeds %d bytes; closing", peer, self.max_env_bytes)
+            return None
+        lines = block.decode("utf-8", "replace").split("\n")
+        if len(lines) > self.max_env_lines + 2:
+            log.warning("FastAGI: environment from %s has more than %d lines; closing", peer, self.max_env_lines)
             return None
         try:
             return AgiEnvironment.from_lines(lines)
@@ -244,7 +240,12 @@ class FastAgiServer:
             writer.transport.abort()
             return
         session = AgiSession(
-            env, reader, writer, command_timeout=self.command_timeout, media_timeout=self.media_timeout
+            env,
+            reader,
+            writer,
+            command_timeout=self.command_timeout,
+            media_timeout=self.media_timeout,
+            max_line_bytes=self.max_line_bytes,
         )
         where = f"script {env.network_script!r} channel {env.channel} uniqueid {env.uniqueid}"
         if self._active_sessions >= self.max_sessions:

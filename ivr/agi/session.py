@@ -22,6 +22,7 @@ from ivr.agi.errors import (
     AgiTimeout,
 )
 from ivr.agi.protocol import (
+    MAX_LINE_BYTES,
     AgiEnvironment,
     AgiResponse,
     ReplyAssembler,
@@ -80,6 +81,7 @@ class AgiSession:
         command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
         media_timeout: float | None = DEFAULT_MEDIA_TIMEOUT,
         encoding: str = "utf-8",
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         self.env = env
         self.command_timeout = command_timeout
@@ -87,6 +89,7 @@ class AgiSession:
         self._reader = reader
         self._writer = writer
         self._encoding = encoding
+        self._max_line_bytes = max_line_bytes
         self._assembler = ReplyAssembler()
         self._lock = asyncio.Lock()
         self._closed = False
@@ -147,11 +150,9 @@ class AgiSession:
             if self._closed:
                 raise AgiSessionClosed(f"session closed; cannot send {command!r}")
             try:
-                if timeout is None:
+                async with asyncio.timeout(timeout):  # no extra task per command (unlike wait_for)
                     response = await self._exchange(data)
-                else:
-                    response = await asyncio.wait_for(self._exchange(data), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.abort()
                 raise AgiTimeout(command, timeout) from None
             except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError) as exc:
@@ -174,7 +175,9 @@ class AgiSession:
             try:
                 raw = await self._reader.readuntil(b"\n")
             except asyncio.LimitOverrunError as exc:
-                raise AgiProtocolError("reply line too long") from exc
+                raise AgiProtocolError(f"reply line longer than {self._max_line_bytes} bytes") from exc
+            if len(raw) > self._max_line_bytes:
+                raise AgiProtocolError(f"reply line longer than {self._max_line_bytes} bytes")
             line = raw[:-1].decode(self._encoding, "replace")
             response = self._assembler.feed(line)
             if response is not None:

@@ -10,6 +10,7 @@ from agi_peer import make_env, run_peer
 
 from ivr.agi import (
     AgiHangup,
+    AgiProtocolError,
     AgiRouter,
     AgiSession,
     AgiSessionClosed,
@@ -128,7 +129,7 @@ async def test_oversized_environment_is_refused(serve, caplog):
     async def ivr(session: AgiSession) -> None:  # pragma: no cover
         raise AssertionError("must not run")
 
-    server = await serve({"ivr": ivr}, max_env_lines=50, max_line_bytes=1024)
+    server = await serve({"ivr": ivr}, max_env_lines=50, max_env_bytes=2048)
     many = make_env("ivr", args=[str(n) for n in range(100)])
     long_line = b"agi_request: agi://h/ivr\nagi_x: " + b"x" * 5000 + b"\n\n"
     for payload in (many, long_line):
@@ -138,6 +139,22 @@ async def test_oversized_environment_is_refused(serve, caplog):
         writer.close()
     assert server.sessions_started == 0
     assert not no_tracebacks(caplog)
+
+
+async def test_overlong_reply_line_ends_the_session(serve, caplog):
+    seen = {}
+
+    async def ivr(session: AgiSession) -> None:
+        try:
+            await session.get_variable("HUGE")
+        except AgiProtocolError as exc:
+            seen["error"] = str(exc)
+        seen["closed"] = session.closed
+
+    server = await serve({"ivr": ivr}, max_line_bytes=1024)
+    result = await run_peer(server.bound_port, make_env("ivr"), lambda c: b"200 result=1 (" + b"x" * 4000 + b")\n")
+    assert result.commands == ["GET VARIABLE HUGE"] and result.eof
+    assert seen == {"error": "reply line longer than 1024 bytes", "closed": True}
 
 
 async def test_slow_environment_times_out(serve):

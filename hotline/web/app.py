@@ -7,8 +7,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +33,7 @@ class AppState:
     rules_error: str | None = None
     telephony: str = "off"                 # "asterisk", "simulator" or "off"
     services: list[Any] = field(default_factory=list)  # started with the app, stopped with it
+    routers: list[Any] = field(default_factory=list)   # extra APIRouters mounted by the server
 
 
 def create_app(state: AppState) -> FastAPI:
@@ -43,8 +50,32 @@ def create_app(state: AppState) -> FastAPI:
                 except Exception:
                     log.exception("stopping %r failed", svc)
 
-    app = FastAPI(title="12319 城建服务热线", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="12319 城建服务热线", version="0.1.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hotline = state
+    app.add_middleware(SessionMiddleware, secret_key=state.settings.session_secret_value(),
+                       session_cookie="hotline_session", same_site="strict", max_age=12 * 3600)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+
+    from hotline.web import auth_views
+    from hotline.web.security import CurrentUser, LoginRequired, current_user
+
+    @app.exception_handler(LoginRequired)
+    async def _to_login(request: Request, _exc: LoginRequired):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    app.include_router(auth_views.router)
+    for router in state.routers:
+        app.include_router(router)
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_json(_user: CurrentUser = Depends(current_user)) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(_user: CurrentUser = Depends(current_user)):
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="12319 API")
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:

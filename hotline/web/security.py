@@ -1,0 +1,71 @@
+"""Who is asking: session login, the current user, and role/scope requirements.
+
+Browsers log in with a form and get a signed session cookie (``SameSite=Strict``,
+``HttpOnly``); API clients post JSON to ``/api/session``. Every page and API depends
+on :func:`current_user`; pages redirect to the login page, APIs answer 401/403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy import select
+
+from hotline.users.models import User
+from hotline.users.roles import Role
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    district_code: str | None
+    department_code: str | None
+
+    @classmethod
+    def of(cls, user: User) -> "CurrentUser":
+        return cls(user.id, user.username, user.display_name, Role(user.role),
+                   user.district_code, user.department_code)
+
+    @property
+    def sees_full_numbers(self) -> bool:
+        """Agents and supervisors call citizens back; officers see masked numbers."""
+        return self.role in (Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
+
+
+class LoginRequired(Exception):
+    """Raised for pages; turned into a redirect to the login page."""
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith(("/api/", "/open311/")) and "text/html" in request.headers.get("accept", "")
+
+
+def current_user(request: Request) -> CurrentUser:
+    uid = request.session.get("uid") if "session" in request.scope else None
+    user = None
+    if uid is not None:
+        state = request.app.state.hotline
+        with state.sessions() as s:
+            user = s.scalar(select(User).where(User.id == uid, User.active.is_(True)))
+    if user is None:
+        if _wants_html(request):
+            raise LoginRequired()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="请先登录 (login required)")
+    return CurrentUser.of(user)
+
+
+def require_roles(*roles: Role) -> Callable[..., CurrentUser]:
+    allowed = frozenset(roles)
+
+    def dependency(user: CurrentUser = Depends(current_user)) -> CurrentUser:
+        if user.role not in allowed and user.role is not Role.ADMIN:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                detail=f"角色“{user.role.label}”无权访问此功能 (role not allowed)")
+        return user
+
+    return dependency

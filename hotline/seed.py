@@ -68,6 +68,9 @@ class SeedReport:
             f"共 {self.changes} 个变更"
         )
 
+    def __str__(self) -> str:
+        return self.summary_zh()
+
     def summary_en(self) -> str:
         return (
             f"categories: {self.categories_created} created, {self.categories_updated} updated, "

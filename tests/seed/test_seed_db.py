@@ -46,7 +46,8 @@ def test_second_run_changes_nothing(db_session):
     second = seed_sample(db_session)
     assert second.changes == 0
     assert second.categories == first.categories and second.units == first.units
-    assert second.summary_zh() == f"已存在: {first.categories} 个分类, {first.units} 个网格单元, 0 个变更"
+    assert str(second) == f"已存在: {first.categories} 个分类, {first.units} 个网格单元, 0 个变更"
+    assert "0 updated" in second.summary_en() and "0 change(s)" in second.summary_en()
     assert _count(db_session, Category) == first.categories
     assert _count(db_session, GridUnit) == first.units
 
@@ -123,6 +124,24 @@ def test_inside_an_open_transaction_the_caller_decides(db_session, db_factory):
     db_session.commit()
     with db_factory() as other:
         assert _count(other, GridUnit) == report.units
+
+
+def test_seeding_inside_the_callers_transaction_commits_with_it(db_factory):
+    # The pattern the CLI and bootstrap use: `with factory() as s, s.begin(): seed_sample(s)`.
+    with db_factory() as session, session.begin():
+        report = seed_sample(session)
+    assert report.units_created == report.units > 0
+    with db_factory() as session:
+        assert _count(session, GridUnit) == report.units
+        assert _count(session, Category) == report.categories
+
+
+def test_report_summary_lists_each_count():
+    report = SeedReport(categories_created=3, units_updated=2, units_unchanged=5)
+    assert str(report) == "分类: 新增 3, 更新 0, 未变 0; 网格单元: 新增 0, 更新 2, 未变 5; 共 5 个变更"
+    assert report.summary_en() == (
+        "categories: 3 created, 0 updated, 0 unchanged; grid units: 0 created, 2 updated, 5 unchanged; 5 change(s)"
+    )
 
 
 def test_source_text_lists_generated_fields():

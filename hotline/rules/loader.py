@@ -89,6 +89,9 @@ def _analyse_file(path: str | PathLike[str], categories: set[str] | None,
     return parse_rules(text, source=name, categories=categories, units=units)
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when available; both keep marks
+
+
 def _parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any, list[RuleIssue]]:
     loader = _Loader(text)
     try:
@@ -162,7 +165,6 @@ def _duplicate_keys(node: yaml.Node | None, path: Path = ()) -> list[tuple[Path,
 
 
 _PLAIN = (dict, list, tuple)
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when available; both keep marks
 
 
 def _message(err: dict[str, Any]) -> str:

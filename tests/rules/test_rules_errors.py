@@ -194,3 +194,10 @@ def test_reference_errors_also_block_loading(variant, categories):
     with pytest.raises(RulesError) as caught:
         load_rules(path, categories=categories)
     assert [i.message for i in caught.value.issues] == ["unknown category code '99999'"]
+
+
+def test_missing_section_is_named(variant):
+    start = "callbacks:\n  due: {amount: 1, unit: working_days}\n  max_attempts: 3\n"
+    path, _ = variant(start, "")
+    issue = only(check_rules_file(path), "callbacks")
+    assert issue.message == "required field is missing"

@@ -1,0 +1,229 @@
+"""Resync after an AMI reconnect, bounded memory, and bad input."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from call_helpers import FakeClock, chan, ev, fixture_bytes, utc
+from ivr.ami.messages import Message
+from ivr.ami.protocol import parse_stream
+from ivr.calls import CallTracker
+from ivr.events import CallEnded, CallStarted, Disposition
+
+
+def messages(name: str) -> list[Message]:
+    return parse_stream(fixture_bytes(name))
+
+
+def split_at_list(name: str):
+    """(events before CoreShowChannels, the CoreShowChannel rows, events after the list)."""
+    msgs = messages(name)
+    rows = [m for m in msgs if m.name == "CoreShowChannel"]
+    first = msgs.index(rows[0])
+    last = next(i for i, m in enumerate(msgs) if m.name == "CoreShowChannelsComplete")
+    return msgs[:first], rows, msgs[last + 1:]
+
+
+def test_unknown_live_calls_are_adopted():
+    """A controller that (re)connects in the middle of 05 learns both calls from the list."""
+    clock = FakeClock(utc("17:08:31"))
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=clock)
+    _, rows, after = split_at_list("05_coreshowchannels_status")
+    tracker.begin_resync()
+    for row in rows:
+        tracker.resync_channel(row)
+    assert seen == []  # nothing happens before the list is complete
+    tracker.end_resync()
+    started = [e for e in seen if isinstance(e, CallStarted)]
+    assert [(e.call_id, e.caller, e.channel, e.adopted) for e in started] == [
+        ("hotline-test-1795799310.28", "0901000001", "Local/s@hold-0000000e;2", True),
+        ("hotline-test-1795799310.30", "0901000002", "Local/wait@hold-0000000f;2", True),
+    ]
+    # Duration: 00:00:01 -> started one second before the resync
+    assert all(e.at == utc("17:08:30") for e in started)
+    assert sorted(tracker.channels_of("hotline-test-1795799310.28")) == [
+        "Local/s@hold-0000000e;1", "Local/s@hold-0000000e;2"]
+    for m in after:
+        tracker.feed(m)
+    ended = [e for e in seen if isinstance(e, CallEnded)]
+    assert sorted(e.call_id for e in ended) == [
+        "hotline-test-1795799310.28", "hotline-test-1795799310.30"]
+    for e in ended:
+        assert e.snapshot.hangup_cause == 0
+        # answered (ChannelState 6) and never served: abandoned, not failed
+        assert e.snapshot.disposition is Disposition.ABANDONED
+    assert len(tracker) == 0
+
+
+def test_known_calls_listed_again_are_untouched():
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=FakeClock(utc("17:08:31")))
+    before, rows, after = split_at_list("05_coreshowchannels_status")
+    for m in before:
+        tracker.feed(m)
+    assert len(tracker) == 2
+    n = len(seen)
+    tracker.begin_resync()
+    for row in rows:
+        tracker.resync_channel(row)
+    tracker.end_resync()
+    assert seen[n:] == []  # no adoption, no closing
+    for m in after:
+        tracker.feed(m)
+    assert [type(e).__name__ for e in seen[n:]] == ["CallEnded", "CallEnded"]
+
+
+def test_vanished_calls_end_while_disconnected():
+    clock = FakeClock(utc("18:00:00"))
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=clock)
+    msgs = messages("01_ivr_call_dtmf_playdtmf")
+    cut = next(i for i, m in enumerate(msgs) if m.name == "DTMFEnd") + 1
+    for m in msgs[:cut]:
+        tracker.feed(m)
+    assert len(tracker) == 1
+    # the AMI link drops; when it is back the PBX lists no channel at all
+    clock.advance(30)
+    tracker.begin_resync()
+    tracker.end_resync()
+    end = seen[-1]
+    assert isinstance(end, CallEnded)
+    assert end.call_id == "hotline-test-1795799243.0"
+    assert end.snapshot.disposition is Disposition.ENDED_DISCONNECTED
+    assert end.snapshot.ended_at == utc("18:00:30")
+    assert end.snapshot.digits == "1"
+    assert len(tracker) == 0
+    # the rest of the old stream (if it were replayed) must not resurrect the call
+    for m in msgs[cut:]:
+        tracker.feed(m)
+    assert len(tracker) == 0
+
+
+def test_resync_keeps_the_call_but_drops_vanished_legs_and_adopts_new_ones():
+    clock = FakeClock()
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=clock)
+    c = chan("PJSIP/trunk-00000001", "p-1.1", "p-1.1", context="ivr-main", exten="12319")
+    leg = chan("PJSIP/trunk-00000002", "p-1.2", "p-1.1", context="district-dial")
+    tracker.feed(ev("Newchannel", **c))
+    tracker.feed(ev("Newchannel", **leg))
+    tracker.begin_resync()
+    # a channel created while the list is being collected is alive, though unlisted
+    late = chan("PJSIP/trunk-00000004", "p-1.4", "p-1.1")
+    tracker.feed(ev("Newchannel", **late))
+    tracker.resync_channel(ev("CoreShowChannel", **c, Duration="00:00:10"))
+    tracker.resync_channel(ev("CoreShowChannel", **chan("PJSIP/agent-00000003", "p-1.3", "p-1.3"),
+                              Duration="00:02:00"))
+    tracker.end_resync()
+    assert sorted(tracker.channels_of("p-1.1")) == ["PJSIP/trunk-00000001", "PJSIP/trunk-00000004"]
+    adopted = [e for e in seen if isinstance(e, CallStarted) and e.adopted]
+    assert [(e.call_id, e.at) for e in adopted] == [("p-1.3", clock.now - timedelta(minutes=2))]
+    assert not any(isinstance(e, CallEnded) for e in seen)
+    assert tracker.call_id_for("PJSIP/agent-00000003") == "p-1.3"
+
+
+def test_resync_without_begin_is_harmless():
+    tracker = CallTracker()
+    tracker.resync_channel(ev("CoreShowChannel", Uniqueid="x", Linkedid="x"))
+    tracker.end_resync()
+    assert len(tracker) == 0
+
+
+def test_live_call_cap_drops_the_oldest():
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=FakeClock(), max_live_calls=2)
+    for i in range(1, 4):
+        tracker.feed(ev("Newchannel", **chan(f"PJSIP/t-{i:08x}", f"u.{i}", f"u.{i}")))
+    assert len(tracker) == 2
+    [end] = [e for e in seen if isinstance(e, CallEnded)]
+    assert end.call_id == "u.1"
+    assert end.snapshot.disposition is Disposition.ENDED_DISCONNECTED
+    assert [s.call_id for s in tracker.live_snapshots()] == ["u.2", "u.3"]
+
+
+def test_ended_calls_are_forgotten_and_memory_of_them_is_bounded():
+    tracker = CallTracker(clock=FakeClock(), ended_memory=50)
+    for i in range(200):
+        c = chan(f"PJSIP/t-{i:08x}", f"u.{i}", f"u.{i}")
+        tracker.feed(ev("Newchannel", **c))
+        tracker.feed(ev("Hangup", **c, Cause="16"))
+    assert len(tracker) == 0
+    assert len(tracker._ended) <= 50
+    assert tracker._by_uid == {} and tracker._by_linkedid == {}
+
+
+BAD_INPUT = [
+    Message([]),
+    Message([("Event", "")]),
+    Message([("Response", "Success")]),
+    ev("Newchannel"),
+    ev("Newchannel", Uniqueid="only-uid"),
+    ev("Hangup", Uniqueid="nobody", Cause="x"),
+    ev("Newstate", Uniqueid="nobody", ChannelState="6"),
+    ev("DialBegin", DestUniqueid="nobody"),
+    ev("DialEnd", Uniqueid="nobody", DestUniqueid="nobody", DialStatus="ANSWER"),
+    ev("QueueCallerJoin", Uniqueid="nobody", Queue="q"),
+    ev("AgentConnect", Uniqueid="nobody", HoldTime="abc"),
+    ev("BlindTransfer", Result="Success"),
+    ev("AttendedTransfer"),
+    ev("LocalBridge", LocalOneUniqueid="nobody"),
+    ev("BridgeEnter", SwapUniqueid="nobody", Uniqueid="u"),
+    ev("UserEvent", UserEvent="IVRChoice"),
+    ev("CEL", EventName="ANSWER", UniqueID="nobody", EventTime="not a time"),
+    ev("CEL", EventName="CHAN_START", UniqueID="u", EventTime="2026-13-45 99:99:99"),
+    ev("SomethingNew", Uniqueid="u", Foo="bar"),
+    ev("VarSet", Variable="MIXMONITOR_FILENAME"),
+    ev("Ping", Timestamp="NaN-ish"),
+    ev("SuccessfulAuth", EventTV="yesterday"),
+]
+
+
+def test_odd_events_are_ignored():
+    tracker = CallTracker(clock=FakeClock())
+    for m in BAD_INPUT:
+        tracker.feed(m)
+    tracker.feed(None)  # type: ignore[arg-type]
+    tracker.feed("Event: Newchannel")  # type: ignore[arg-type]
+    assert tracker.errors == 0
+    # only the Newchannel that had a Uniqueid made a (root) call
+    assert [s.call_id for s in tracker.live_snapshots()] == ["only-uid"]
+
+
+def test_odd_field_values_inside_a_real_call():
+    clock = FakeClock()
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=clock)
+    c = chan("PJSIP/t-00000001", "u.1", "u.1", state="6")
+    tracker.feed(ev("Newchannel", **c))
+    tracker.feed(ev("Newstate", **{**c, "ChannelState": "Up?"}))
+    tracker.feed(ev("QueueCallerJoin", **c, Queue="q", Position="first"))
+    tracker.feed(ev("QueueCallerLeave", **c, Queue="q"))
+    tracker.feed(ev("AgentConnect", **c, Queue="q", HoldTime="soon"))
+    tracker.feed(ev("DTMFEnd", **c, Direction="Received"))
+    tracker.feed(ev("DialEnd", **c, DestUniqueid="zz", DialStatus="WEIRD"))
+    tracker.feed(ev("Hangup", **c, Cause="sixteen"))
+    assert tracker.errors == 0
+    s = seen[-1].snapshot
+    assert s.hangup_cause is None and s.digits == ""
+    assert s.agent == "" and s.disposition is Disposition.AGENT
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_shuffled_and_mangled_real_events_never_raise(seed):
+    rng = random.Random(seed)
+    msgs = messages("06_queuestatus_and_queue_call") + messages("01c_ivr_call_dtmf_senddtmf_dialplan")
+    rng.shuffle(msgs)
+    tracker = CallTracker(clock=FakeClock())
+    for m in msgs:
+        headers = list(m.headers)
+        if headers and rng.random() < 0.5:
+            del headers[rng.randrange(len(headers))]
+        if len(headers) > 1 and rng.random() < 0.3:
+            k, v = headers[-1]
+            headers[-1] = (k, v[::-1])
+        tracker.feed(Message(headers))
+    assert tracker.errors == 0

@@ -8,6 +8,7 @@ and rows that are not in the data are never deleted. Operator-owned columns
 
 All data is loaded and validated before the first statement; the writes run in one
 transaction (a SAVEPOINT if the session already has one open), so a failure writes nothing.
+Concurrent seeders are serialised, so two processes starting at once do not collide.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from hotline.categories.models import Category
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 CATEGORY_FIELDS = ("standard_ref", "kind", "code", "big_class_code", "big_class", "name", "is_local_extension")
 UNIT_FIELDS = ("name", "level", "kind", "parent_id", "polygon", "center_lon", "center_lat", "synthetic", "verified", "source")
 SOURCE_MAX = GridUnit.__table__.c.source.type.length
+# PostgreSQL advisory lock key that serialises concurrent seeders ("12319" + "seed").
+ADVISORY_LOCK_KEY = 123190001
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,16 @@ def _seed_units(session: Session, units: Sequence[UnitRecord]) -> tuple[int, int
     return created, updated, unchanged
 
 
+def _serialise(session: Session) -> None:
+    """Make concurrent seeders run one after another, so the later one sees the earlier's rows.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: ``hotline.database`` opens
+    every transaction with ``BEGIN IMMEDIATE``, which already takes the write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+
+
 def seed_sample(
     session: Session,
     *,
@@ -188,6 +201,7 @@ def seed_sample(
     _check_units(grid)
     ctx = session.begin_nested() if session.in_transaction() else session.begin()
     with ctx:
+        _serialise(session)
         c = _seed_categories(session, cats)
         u = _seed_units(session, grid)
     report = SeedReport(*c, *u)

@@ -28,7 +28,7 @@ Time: an event's own PBX timestamp when it has one (``Timestamp:`` with
 ``clock``. :mod:`ivr.replay` supplies a clock that follows the capture's stamps.
 
 IVR path: the citizen channel's ``Newexten`` (context entered, exten changed to
-digits / ``t`` / ``i``, AGI scripts) and the dialplan's ``UserEvent`` marks
+one or two keys / ``t`` / ``i``, AGI scripts) and the dialplan's ``UserEvent`` marks
 ``IVR<Kind>`` (``IVRStart`` = enter, ``IVRChoice`` = choice, ``IVRTimeout``,
 ``IVRInvalid``, ``IVRSpeech`` ...; optional ``Menu:`` header). A mark that repeats
 the previous step (same menu and kind) is merged into it.
@@ -85,10 +85,11 @@ log = logging.getLogger(__name__)
 __all__ = ["CallTracker", "message_time", "is_local_one"]
 
 UNKNOWN_CID = {"", "<unknown>", "unknown"}
-_DIGITS = re.compile(r"^[0-9*#]+$")
+_DIGITS = re.compile(r"^[0-9*#]{1,2}$")  # a menu key; longer numbers are Goto targets
 _AGI_APPS = {"agi", "eagi", "deadagi"}
 _RECORD_APPS = {"record"}
 _VOICEMAIL_APPS = {"voicemail"}
+_DIAL_APPS = {"dial", "agi", "eagi"}  # AGI "EXEC Dial" leaves the app at AGI
 _DISTRICT_MARKS = {"hotlinedistrict", "districttransfer", "districtdial", "ivrdistrict"}
 _SELF_SERVED_MARKS = {"hotlineselfserved", "ivrselfserved", "selfserved"}
 _MESSAGE_MARKS = {"hotlinemessage"}
@@ -235,6 +236,7 @@ class _Call:
     adopted: bool = False
     answered: bool = False
     dials: dict[str, Transfer] = field(default_factory=dict)
+    agent_legs: set[str] = field(default_factory=set)
     pending_district: str | None = None
     served: str = ""              # "agent" or "transferred": the last serving outcome
     voicemail: bool = False
@@ -780,8 +782,10 @@ class CallTracker:
             return
         call = ch.call
         marked = call.pending_district is not None
-        if ch.app.lower() != "dial" and not marked:
-            return  # Queue() ringing members, Originate, Page ...: not a transfer
+        if dest in call.agent_legs:
+            return  # Queue() ringing a member (AgentCalled came first): not a transfer
+        if ch.app.lower() not in _DIAL_APPS and not marked:
+            return  # Queue(), Page(), ...: not a transfer
         code = call.pending_district or ""
         call.pending_district = None
         if marked or self._is_district(msg):
@@ -891,6 +895,12 @@ class CallTracker:
             s.queue_wait_s = max(0.0, (at - s.queue_joined_at).total_seconds())
         self._emit(QueueLeft(call_id=s.call_id, at=at, queue=s.queue, wait_s=s.queue_wait_s,
                              abandoned=call.queue_abandoned))
+
+    def _on_agentcalled(self, msg: Message, at: datetime) -> None:
+        ch = self._channel(msg)
+        dest = msg.get("DestUniqueid")
+        if ch is not None and dest:
+            ch.call.agent_legs.add(dest)
 
     def _on_agentconnect(self, msg: Message, at: datetime) -> None:
         ch = self._channel(msg)

@@ -118,7 +118,7 @@ def sip_call(tracker: CallTracker, clock: FakeClock, uid: str = "pbx-1.1") -> di
     tracker.feed(ev("Newexten", **{**c, "Context": "ivr-main", "Exten": "s"},
                     Application="Answer", AppData=""))
     tracker.feed(ev("Newstate", **{**c, "ChannelState": "6", "Context": "ivr-main"}))
-    return {**c, "ChannelState": "6", "Context": "ivr-main"}
+    return {**c, "ChannelState": "6", "Context": "ivr-main", "Exten": "s"}
 
 
 def test_sip_inbound_call_started_at_newchannel_with_caller_and_did():
@@ -276,3 +276,54 @@ def test_local_optimisation_swap_hands_over_the_citizen_role():
     assert len(tracker) == 1  # the old half left; the conversation goes on
     tracker.feed(ev("Hangup", **real, Cause="16"))
     assert len(tracker) == 0
+
+
+def test_agi_exec_dial_is_a_transfer_but_agi_queue_ringing_is_not():
+    clock = FakeClock()
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=clock)
+    c = sip_call(tracker, clock)
+    # a Goto to a long numeric extension is not a menu key
+    tracker.feed(ev("Newexten", **{**c, "Exten": "12319"}, Application="NoOp", AppData=""))
+    tracker.feed(ev("Newexten", **{**c, "Exten": "12319"}, Application="AGI",
+                    AppData="agi://app:4573/route"))
+    # the FastAGI script runs EXEC Queue: the member ring is announced by AgentCalled
+    member = dict(DestChannel="Local/201@agents-00000001;1", DestUniqueid="pbx-1.3",
+                  DestLinkedid="pbx-1.1")
+    c = {**c, "Exten": "12319"}
+    tracker.feed(ev("AgentCalled", **c, **member, Queue="hotline", MemberName="坐席02"))
+    tracker.feed(ev("DialBegin", **c, **member, DialString="Local/201@agents/n"))
+    tracker.feed(ev("DialEnd", **c, **member, DialStatus="NOANSWER"))
+    # then EXEC Dial to a district line
+    line = dict(DestChannel="PJSIP/trunk-00000004", DestUniqueid="pbx-1.4", DestLinkedid="pbx-1.1")
+    tracker.feed(ev("DialBegin", **c, **line, DialString="04768220000@trunk"))
+    tracker.feed(ev("DialEnd", **c, **line, DialStatus="BUSY"))
+    snap = tracker.snapshot("pbx-1.1")
+    [t] = snap.transfers
+    assert (t.kind, t.target, t.result) == ("dial", "04768220000@trunk", TransferResult.BUSY)
+    assert [st.kind for st in snap.ivr_path] == ["enter", "agi"]
+    assert snap.ivr_path[-1].value == "agi://app:4573/route"
+    tracker.feed(ev("Hangup", **c, Cause="16"))
+    assert seen[-1].snapshot.disposition is Disposition.FAILED
+
+
+def test_attended_transfer_success():
+    clock = FakeClock()
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=clock)
+    c = sip_call(tracker, clock)
+    tracker.feed(ev("AttendedTransfer", Result="Success", DestType="Bridge",
+                    OrigTransfererUniqueid="pbx-1.9", TransfereeUniqueid="pbx-1.1",
+                    TransfereeLinkedid="pbx-1.1", TransferTargetChannel="PJSIP/trunk-0000000a",
+                    IsExternal="No"))
+    tracker.feed(ev("Hangup", **c, Cause="16"))
+    s = seen[-1].snapshot
+    [t] = s.transfers
+    assert (t.kind, t.target, t.result) == ("attended", "PJSIP/trunk-0000000a",
+                                            TransferResult.ANSWERED)
+    assert s.disposition is Disposition.TRANSFERRED
+    failed = CallTracker(clock=FakeClock())
+    c2 = sip_call(failed, FakeClock(), "pbx-2.1")
+    failed.feed(ev("AttendedTransfer", Result="Fail", TransfereeUniqueid="pbx-2.1"))
+    assert failed.snapshot("pbx-2.1").transfers[0].result is TransferResult.FAILED
+    assert c2["Uniqueid"] == "pbx-2.1"

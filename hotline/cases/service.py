@@ -1,0 +1,485 @@
+"""Ticket persistence over the pure workflow (design §3–4, §6).
+
+Every function works inside the caller's transaction and writes nothing when it refuses:
+checks run first, and the writes of one operation go through a SAVEPOINT, so a failure
+at flush time (a concurrent edit, a constraint) leaves the caller's transaction usable
+and unchanged.
+
+SLA stage deadlines (``TicketDeadline``, one row per stage, the database is the source of
+truth): a transition's ``stops_stage`` completes that row; ``starts_stage`` (re)starts it
+with the ``Stage`` returned by ``stage_policy(ticket, stage_name)`` (``None`` = no limit
+configured, no row). Extensions: a *pending* request does not pause the 处置 clock — the
+unit keeps working and may still give feedback (workflow), and a request must not become a
+way to stop the clock; an *approved* request moves the 处置 deadline by the requested
+duration (in the requested unit, from the current deadline); a denied one changes nothing.
+
+Notifications: one ``Notification`` outbox row per target of ``Transition.notify``; the
+body holds the JSON context the sender renders later with ``template``. The ``dedup_key``
+names the ticket event, so the same event never enqueues a message twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone, tzinfo
+from enum import Enum
+from typing import Any, Callable, Mapping
+
+from sqlalchemy import false, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from hotline.calls.models import Call
+from hotline.cases.errors import InvalidTicket, NotFound, StaleTicket
+from hotline.cases.models import Ticket, TicketDeadline, TicketEvent, TicketSubscription
+from hotline.cases.numbering import next_ticket_number
+from hotline.cases.workflow import (
+    NOTIFY_CALLER, STAGE_HANDLE, TERMINAL_STATES, Action, Actor, InvalidField, Satisfaction,
+    TicketState, TicketView, Transition, in_scope, plan,
+)
+from hotline.categories.models import Category
+from hotline.notify.models import Notification
+from hotline.sla import Stage, WorkCalendar, compute_deadline
+from hotline.users.roles import Role
+
+__all__ = [
+    "CHANNELS", "PRIORITIES", "StagePolicy",
+    "create_ticket", "perform", "list_tickets", "get_ticket", "caller_history",
+    "ticket_view", "visible_to",
+]
+
+CHANNELS = ("phone", "web", "open311", "exchange")
+PRIORITIES = ("normal", "high", "urgent")
+SYSTEM_ACTOR = "system"
+
+StagePolicy = Callable[[Ticket, str], "Stage | None"]
+
+_CODE_LENGTHS = {"district_code": 6, "street_code": 9, "community_code": 12}
+_MAX_LENGTHS = {"caller_number": 40, "caller_name": 80, "address": 300, "department_code": 40,
+                "source_key": 120}
+# Reaching one of these states ends the ticket's work: 结案 or a terminal decision.
+_CLOSING_STATES = frozenset({TicketState.CLOSED}) | TERMINAL_STATES
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _aware(at: datetime, name: str = "at") -> datetime:
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidTicket(name, at, "时间必须带时区")
+    return at
+
+
+def _iso(moment: datetime) -> str:
+    """Timestamps in event data and notification contexts: ISO 8601 in UTC."""
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _check_json(name: str, value: Any) -> Any:
+    value = _json_safe(value)
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTicket(name, value, f"无法保存为 JSON({exc})") from None
+    return value
+
+
+def _actor_label(actor: Actor | None, actor_name: str | None) -> str:
+    if actor_name:
+        return actor_name[:80]
+    if actor is None:
+        return SYSTEM_ACTOR
+    return f"{actor.role.value}:{actor.user_id}" if actor.user_id is not None else actor.role.value
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def ticket_view(ticket: Ticket) -> TicketView:
+    """What the workflow needs to know about a stored ticket."""
+    return TicketView(
+        state=TicketState(ticket.state),
+        district_code=ticket.district_code,
+        department_code=ticket.department_code,
+        satisfaction=Satisfaction(ticket.satisfaction) if ticket.satisfaction else None,
+    )
+
+
+def visible_to(actor: Actor, ticket: Ticket) -> bool:
+    """District and department officers see only their own tickets; other roles see all."""
+    return in_scope(actor, TicketView(TicketState(ticket.state), ticket.district_code, ticket.department_code))
+
+
+def _scope_filter(actor: Actor):
+    """SQL condition matching ``visible_to`` (None = no restriction)."""
+    if actor.role is Role.DISTRICT_OFFICER:
+        code, column = actor.district_code, Ticket.district_code
+    elif actor.role is Role.DEPARTMENT_OFFICER:
+        code, column = actor.department_code, Ticket.department_code
+    else:
+        return None
+    return column == code if code is not None else false()
+
+
+# --- create -------------------------------------------------------------------------------
+
+def _validate_intake(*, channel, caller_number, caller_name, category, description, address, lat, lon,
+                     codes: dict[str, str | None], department_code, priority, source_key) -> None:
+    if channel not in CHANNELS:
+        raise InvalidTicket("channel", channel, "受理渠道无效，应为 " + "/".join(CHANNELS))
+    if priority not in PRIORITIES:
+        raise InvalidTicket("priority", priority, "优先级无效，应为 " + "/".join(PRIORITIES))
+    if not isinstance(description, str) or not description.strip():
+        raise InvalidTicket("description", description, "诉求内容不能为空")
+    for name, value in (("caller_number", caller_number), ("caller_name", caller_name),
+                        ("address", address), ("department_code", department_code), ("source_key", source_key)):
+        if value is not None and (not isinstance(value, str) or len(value) > _MAX_LENGTHS[name]):
+            raise InvalidTicket(name, value, f"字段过长或类型错误(最多 {_MAX_LENGTHS[name]} 字)")
+    for name, value in codes.items():
+        if value is not None and not re.fullmatch(rf"\d{{{_CODE_LENGTHS[name]}}}", str(value)):
+            raise InvalidTicket(name, value, f"区划代码应为 {_CODE_LENGTHS[name]} 位数字")
+    if (lat is None) != (lon is None):
+        raise InvalidTicket("lat/lon", (lat, lon), "经纬度须同时填写")
+    if lat is not None:
+        for name, value, bound in (("lat", lat, 90), ("lon", lon, 180)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -bound <= value <= bound:
+                raise InvalidTicket(name, value, "坐标超出范围")
+    if category is not None:
+        if not isinstance(category, Category) or category.id is None:
+            raise InvalidTicket("category", category, "分类必须是已保存的分类")
+        if not category.active:
+            raise InvalidTicket("category", category.code, "分类已停用")
+
+
+def _by_source_key(session: Session, source_key: str) -> Ticket | None:
+    return session.execute(select(Ticket).where(Ticket.source_key == source_key)).scalar_one_or_none()
+
+
+def create_ticket(
+    session: Session, *, channel: str, caller_number: str, caller_name: str = "",
+    category: Category | None, description: str, address: str = "",
+    lat: float | None = None, lon: float | None = None,
+    district_code: str | None = None, street_code: str | None = None, community_code: str | None = None,
+    department_code: str | None = None, priority: str = "normal", routing: dict | None = None,
+    call: Call | None = None, source_key: str | None = None, actor: Actor | None,
+    at: datetime, tz: tzinfo, actor_name: str | None = None, note: str = "",
+    event_data: Mapping[str, Any] | None = None,
+) -> Ticket:
+    """Register a new ticket in state ``received`` with its first event (seq 1, ``create``).
+
+    With ``source_key`` the call is idempotent: the ticket already stored under that key is
+    returned unchanged and no number is consumed. ``event_data`` is stored with the first event.
+    """
+    _aware(at)
+    _validate_intake(channel=channel, caller_number=caller_number, caller_name=caller_name,
+                     category=category, description=description, address=address, lat=lat, lon=lon,
+                     codes={"district_code": district_code, "street_code": street_code,
+                            "community_code": community_code},
+                     department_code=department_code, priority=priority, source_key=source_key)
+    routing = _check_json("routing", routing) if routing is not None else None
+    extra = _check_json("event_data", dict(event_data or {}))
+    if call is not None and call.id is None:
+        session.flush()
+
+    if source_key is not None:
+        existing = _by_source_key(session, source_key)
+        if existing is not None:
+            return existing
+    try:
+        with session.begin_nested():
+            number = next_ticket_number(session, at, tz)
+            ticket = Ticket(
+                number=number, channel=channel, state=TicketState.RECEIVED.value, source_key=source_key,
+                caller_number=caller_number or "", caller_name=caller_name or "",
+                call_id=call.id if call is not None else None,
+                category_id=category.id if category is not None else None,
+                category_ref=category.standard_ref if category is not None else "",
+                category_kind=category.kind if category is not None else "",
+                category_code=category.code if category is not None else "",
+                category_name=category.name if category is not None else "",
+                description=description.strip(), address=address or "", lat=lat, lon=lon,
+                district_code=district_code, street_code=street_code, community_code=community_code,
+                priority=priority, department_code=department_code, routing=routing,
+                created_at=at, updated_at=at,
+            )
+            session.add(ticket)
+            session.flush()
+            session.add(TicketEvent(
+                ticket_id=ticket.id, seq=1, at=at, actor_id=actor.user_id if actor else None,
+                actor=_actor_label(actor, actor_name), action="create", from_state=None,
+                to_state=TicketState.RECEIVED.value, note=note or "", data=extra,
+            ))
+            session.flush()
+    except IntegrityError:
+        # Lost a race on source_key: the savepoint rollback also returned the number.
+        if source_key is not None:
+            existing = _by_source_key(session, source_key)
+            if existing is not None:
+                return existing
+        raise
+    return ticket
+
+
+# --- perform ------------------------------------------------------------------------------
+
+def _load_for_update(session: Session, ticket_id: int) -> Ticket | None:
+    stmt = select(Ticket).where(Ticket.id == ticket_id).execution_options(populate_existing=True)
+    if _is_postgres(session):
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def _resolve_parent(session: Session, child: Ticket, transition: Transition) -> Ticket:
+    number = transition.data["parent"]
+    parent = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
+    if parent is None or parent.id == child.id or TicketState(parent.state) in TERMINAL_STATES:
+        raise InvalidField(Action.MERGE, "parent", number, "the number of another ticket that is not terminal")
+    return parent
+
+
+def _next_seq(session: Session, ticket_id: int) -> int:
+    last = session.execute(select(func.max(TicketEvent.seq)).where(TicketEvent.ticket_id == ticket_id)).scalar()
+    return (last or 0) + 1
+
+
+def _deadline(session: Session, ticket_id: int, stage: str) -> TicketDeadline | None:
+    return session.execute(select(TicketDeadline).where(
+        TicketDeadline.ticket_id == ticket_id, TicketDeadline.stage == stage)).scalar_one_or_none()
+
+
+def _stop_stage(session: Session, ticket: Ticket, stage: str, at: datetime) -> dict | None:
+    row = _deadline(session, ticket.id, stage)
+    if row is None or row.completed_at is not None:
+        return None
+    row.completed_at = at
+    return {"stage": stage, "completed_at": _iso(at), "due_at": _iso(row.due_at),
+            "overdue": at > row.due_at}
+
+
+def _start_stage(session: Session, ticket: Ticket, stage_name: str, at: datetime,
+                 stage_policy: StagePolicy, calendar: WorkCalendar) -> dict | None:
+    stage = stage_policy(ticket, stage_name)
+    if stage is None:
+        return None
+    if not isinstance(stage, Stage):
+        raise TypeError(f"stage_policy must return a hotline.sla.Stage or None, got {stage!r}")
+    due = compute_deadline(at, stage, calendar)
+    row = _deadline(session, ticket.id, stage_name)
+    if row is None:
+        row = TicketDeadline(ticket_id=ticket.id, stage=stage_name)
+        session.add(row)
+    row.amount, row.unit = float(stage.amount), stage.unit.value
+    row.started_at, row.due_at = at, due
+    row.paused_at = row.completed_at = row.warned_at = row.overdue_at = None
+    return {"stage": stage_name, "amount": stage.amount, "unit": stage.unit.value,
+            "started_at": _iso(at), "due_at": _iso(due)}
+
+
+def _extend_handle_stage(session: Session, ticket: Ticket, calendar: WorkCalendar) -> dict | None:
+    """Move the 处置 deadline by the duration of the latest extension request."""
+    request = session.execute(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                  TicketEvent.action == Action.REQUEST_EXTENSION.value)
+        .order_by(TicketEvent.seq.desc()).limit(1)).scalar_one_or_none()
+    row = _deadline(session, ticket.id, STAGE_HANDLE)
+    if request is None or row is None or row.completed_at is not None:
+        return None
+    duration, unit = request.data.get("duration"), request.data.get("unit")
+    if duration is None or unit is None:
+        return None
+    old_due = row.due_at
+    row.due_at = compute_deadline(old_due, Stage(STAGE_HANDLE, duration, unit), calendar)
+    row.warned_at = row.overdue_at = None
+    return {"stage": STAGE_HANDLE, "extended_by": duration, "unit": unit,
+            "previous_due_at": _iso(old_due), "due_at": _iso(row.due_at)}
+
+
+def _subscribe_to_parent(session: Session, child: Ticket, parent: Ticket) -> list[str]:
+    phones = [child.caller_number] + list(session.execute(
+        select(TicketSubscription.phone).where(TicketSubscription.ticket_id == child.id)).scalars())
+    existing = set(session.execute(
+        select(TicketSubscription.phone).where(TicketSubscription.ticket_id == parent.id)).scalars())
+    added = []
+    for phone in phones:
+        if phone and phone not in existing and phone != parent.caller_number:
+            session.add(TicketSubscription(ticket_id=parent.id, phone=phone, via_ticket_id=child.id))
+            existing.add(phone)
+            added.append(phone)
+    return added
+
+
+def _enqueue(session: Session, ticket: Ticket, event: TicketEvent, transition: Transition) -> int:
+    context = {
+        "number": ticket.number, "action": transition.action.value, "action_label": transition.action.label,
+        "from_state": transition.from_state.value, "to_state": transition.to_state.value,
+        "state_label": transition.to_state.label, "note": transition.note,
+        "category_name": ticket.category_name, "address": ticket.address,
+        "district_code": ticket.district_code, "department_code": ticket.department_code,
+        "at": _iso(event.at),
+    }
+    rows = []
+    for target in transition.notify:
+        if target == NOTIFY_CALLER:
+            phones = [ticket.caller_number] + list(session.execute(
+                select(TicketSubscription.phone).where(TicketSubscription.ticket_id == ticket.id)
+                .order_by(TicketSubscription.id)).scalars())
+            for phone in dict.fromkeys(p for p in phones if p):
+                rows.append(("sms", phone, target))
+        else:
+            rows.append(("internal", target, target))
+    if not rows:
+        return 0
+    insert = postgresql.insert if _is_postgres(session) else sqlite.insert
+    table = Notification.__table__
+    values = [{
+        "channel": channel, "to": to, "template": f"ticket.{transition.action.value}.{target}",
+        "body": json.dumps({**context, "target": target}, ensure_ascii=False),
+        "ticket_id": ticket.id, "dedup_key": f"ticket:{ticket.id}:event:{event.seq}:{target}:{to}",
+        "status": "pending", "attempts": 0, "next_attempt_at": event.at, "last_error": "",
+        "created_at": event.at,
+    } for channel, to, target in rows]
+    session.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=[table.c.dedup_key]))
+    return len(values)
+
+
+def perform(
+    session: Session, ticket_id: int, action: Action | str, actor: Actor, payload: Mapping[str, Any] | None,
+    *, at: datetime, expected_version: int | None, stage_policy: StagePolicy,
+    calendar: WorkCalendar | None = None, actor_name: str | None = None,
+) -> Ticket:
+    """Apply one workflow action to a stored ticket and record it (event, deadlines, outbox).
+
+    Raises ``NotFound`` (no such ticket or outside the actor's scope), ``StaleTicket``
+    (``expected_version`` is not the stored version, or a concurrent edit won), or a
+    ``WorkflowError`` from ``workflow.plan`` — always before anything is written.
+    """
+    _aware(at)
+    calendar = calendar or WorkCalendar()
+    ticket = _load_for_update(session, ticket_id)
+    if ticket is None or not visible_to(actor, ticket):
+        raise NotFound(ticket_id)
+    if expected_version is not None and ticket.version != expected_version:
+        raise StaleTicket(ticket.number, expected_version, ticket.version)
+    transition = plan(action, actor, ticket_view(ticket), payload)
+    parent = _resolve_parent(session, ticket, transition) if transition.action is Action.MERGE else None
+    data: dict[str, Any] = _json_safe(dict(transition.data))
+    version = ticket.version
+
+    try:
+        with session.begin_nested():
+            ticket.state = transition.to_state.value
+            ticket.updated_at = at
+            if transition.action in (Action.DISPATCH, Action.REDISPATCH):
+                ticket.district_code = transition.data.get("district_code")
+                ticket.department_code = transition.data.get("department_code")
+            elif transition.action is Action.CALLBACK:
+                ticket.satisfaction = transition.data["satisfaction"].value
+            elif transition.action is Action.REOPEN:
+                ticket.satisfaction = None
+                ticket.closed_at = None
+            if transition.to_state in _CLOSING_STATES:
+                ticket.closed_at = at
+            if parent is not None:
+                ticket.parent_id = parent.id
+                data["parent_id"] = parent.id
+                data["subscribed"] = _subscribe_to_parent(session, ticket, parent)
+
+            deadlines = []
+            if transition.stops_stage:
+                deadlines.append(_stop_stage(session, ticket, transition.stops_stage, at))
+            if transition.action is Action.APPROVE_EXTENSION:
+                deadlines.append(_extend_handle_stage(session, ticket, calendar))
+            if transition.starts_stage:
+                deadlines.append(_start_stage(session, ticket, transition.starts_stage, at, stage_policy, calendar))
+            deadlines = [d for d in deadlines if d]
+            if deadlines:
+                data["deadlines"] = deadlines
+
+            event = TicketEvent(
+                ticket_id=ticket.id, seq=_next_seq(session, ticket.id), at=at, actor_id=actor.user_id,
+                actor=_actor_label(actor, actor_name), action=transition.action.value,
+                from_state=transition.from_state.value, to_state=transition.to_state.value,
+                note=transition.note, data=data)
+            session.add(event)
+            session.flush()
+            _enqueue(session, ticket, event, transition)
+    except StaleDataError:
+        session.expire(ticket)
+        raise StaleTicket(ticket.number, expected_version if expected_version is not None else version,
+                          None) from None
+    return ticket
+
+
+# --- queries ------------------------------------------------------------------------------
+
+def list_tickets(
+    session: Session, actor: Actor, *, state: str | None = None, category_code: str | None = None,
+    district_code: str | None = None, q: str | None = None, page: int = 1, page_size: int = 20,
+) -> tuple[list[Ticket], int]:
+    """One page of the tickets ``actor`` may see, newest first, and the total count."""
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise InvalidTicket("page", page, "页码必须是正整数")
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 200:
+        raise InvalidTicket("page_size", page_size, "每页条数应在 1 到 200 之间")
+    conditions = []
+    scope = _scope_filter(actor)
+    if scope is not None:
+        conditions.append(scope)
+    if state:
+        try:
+            conditions.append(Ticket.state == TicketState(state).value)
+        except ValueError:
+            raise InvalidTicket("state", state, "工单状态无效") from None
+    if category_code:
+        conditions.append(Ticket.category_code.startswith(category_code, autoescape=True))
+    if district_code:
+        conditions.append(Ticket.district_code == district_code)
+    if q and q.strip():
+        pattern = q.strip()
+        conditions.append(or_(
+            Ticket.number.contains(pattern, autoescape=True),
+            Ticket.description.contains(pattern, autoescape=True),
+            Ticket.address.contains(pattern, autoescape=True),
+            Ticket.caller_number.contains(pattern, autoescape=True),
+        ))
+    total = session.execute(select(func.count()).select_from(Ticket).where(*conditions)).scalar_one()
+    items = list(session.execute(
+        select(Ticket).where(*conditions).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .offset((page - 1) * page_size).limit(page_size)).scalars())
+    return items, total
+
+
+def get_ticket(session: Session, actor: Actor, key: int | str) -> Ticket:
+    """A ticket by id (int) or number (str); ``NotFound`` when missing or outside the scope."""
+    if isinstance(key, bool) or not isinstance(key, (int, str)):
+        raise NotFound(key)
+    column = Ticket.id if isinstance(key, int) else Ticket.number
+    ticket = session.execute(select(Ticket).where(column == key)).scalar_one_or_none()
+    if ticket is None or not visible_to(actor, ticket):
+        raise NotFound(key)
+    return ticket
+
+
+def caller_history(session: Session, phone: str, limit: int = 10) -> list[Ticket]:
+    """The latest tickets of a caller (screen pop), newest first; merged-in subscriptions included."""
+    if not phone:
+        return []
+    subscribed = select(TicketSubscription.ticket_id).where(TicketSubscription.phone == phone)
+    return list(session.execute(
+        select(Ticket).where(or_(Ticket.caller_number == phone, Ticket.id.in_(subscribed)))
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)).scalars())

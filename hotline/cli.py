@@ -81,13 +81,23 @@ def seed(sample: bool) -> None:
     from hotline.database import session_factory
     from hotline.seed import seed_sample
 
-    engine = _engine(_settings())
+    settings = _settings()
+    engine = _engine(settings)
     try:
         with session_factory(engine)() as session, session.begin():
             report = seed_sample(session)
     except Exception as exc:
         raise CliError(f"seed failed, nothing was written: {exc}") from None
     click.echo(str(report))
+    from hotline.rules.sync import sync_rules
+    from hotline.server import StartupError, load_rules_or_fail
+
+    try:
+        rules = load_rules_or_fail(settings)
+    except StartupError as exc:
+        raise CliError(f"sample data loaded, but {exc}") from None
+    with session_factory(engine)() as session, session.begin():
+        click.echo(str(sync_rules(session, rules)))
 
 
 # -- rules --------------------------------------------------------------------

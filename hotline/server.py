@@ -37,7 +37,12 @@ def build_state(settings: Settings) -> AppState:
         if report:
             log.info("sample data loaded: %s", report)
     rules = load_rules_or_fail(settings)
-    state = AppState(settings=settings, engine=engine, sessions=session_factory(engine), rules=rules)
+    sessions = session_factory(engine)
+    from hotline.rules.sync import sync_rules
+
+    with sessions() as s, s.begin():
+        log.info("routing rules applied: %s", sync_rules(s, rules))
+    state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules)
     state.telephony = "off"
     log.warning("telephony not started: the AMI controller and PBX simulator are not wired into serve yet")
     return state

@@ -41,7 +41,7 @@ def _engine(settings: Settings, migrate: bool = True):
 @click.option("-v", "--verbose", is_flag=True, help="debug logging")
 def main(verbose: bool) -> None:
     """12319 城建服务热线 — hotline backend."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
@@ -195,6 +195,9 @@ def serve(host: str | None, port: int | None) -> None:
     from hotline.web.app import create_app
 
     settings = _settings()
+    for name in ("hotline", "ivr"):
+        if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
+            logging.getLogger(name).setLevel(logging.INFO)
     try:
         state = build_state(settings)
     except click.ClickException:

@@ -39,6 +39,7 @@ _DATA_TAIL_RE = re.compile(r"^ \((?P<data>.*)\)(?P<tail>(?: +[A-Za-z_]\w*=\S*)*)
 _INT_RE = re.compile(r"^-?\d+$")
 _ARG_RE = re.compile(r"^agi_arg_(\d+)$")
 _NEEDS_QUOTES_RE = re.compile(r'[\s"\\]')
+_NO_FIELDS: Mapping[str, str] = MappingProxyType({})
 
 
 # --------------------------------------------------------------------------- environment
@@ -226,7 +227,7 @@ class AgiResponse:
     result_text: str = ""
     data: str | None = None
     endpos: int | None = None
-    fields: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str] = field(default_factory=lambda: _NO_FIELDS)
     lines: tuple[str, ...] = ()
 
     @property
@@ -244,6 +245,11 @@ def parse_response(lines: Iterable[str]) -> AgiResponse:
     lines = tuple(line.rstrip("\r") for line in lines)
     if not lines:
         raise AgiProtocolError("empty AGI reply")
+    first = lines[0]
+    if first.startswith("200 result=") and " " not in first and len(lines) == 1:
+        # fast path for the most common shape, "200 result=<x>"
+        text = first[11:]
+        return AgiResponse(200, int(text) if _INT_RE.match(text) else None, text, None, None, _NO_FIELDS, lines)
     match = _REPLY_RE.match(lines[0])
     if not match:
         raise AgiProtocolError(f"not an AGI reply: {lines[0][:80]!r}")

@@ -199,8 +199,9 @@ class FastAgiServer:
             if not writer.is_closing():
                 writer.close()
             try:
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except (OSError, asyncio.TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
+            except (OSError, TimeoutError):
                 pass
 
     async def _read_environment(self, reader: asyncio.StreamReader, peer: object) -> AgiEnvironment | None:

@@ -30,8 +30,8 @@ Time: an event's own PBX timestamp when it has one (``Timestamp:`` with
 IVR path: the citizen channel's ``Newexten`` (context entered, exten changed to
 one or two keys / ``t`` / ``i``, AGI scripts) and the dialplan's ``UserEvent`` marks
 ``IVR<Kind>`` (``IVRStart`` = enter, ``IVRChoice`` = choice, ``IVRTimeout``,
-``IVRInvalid``, ``IVRSpeech`` ...; optional ``Menu:`` header). A mark that repeats
-the previous step (same menu and kind) is merged into it.
+``IVRInvalid``, ``IVRSpeech`` ...; optional ``Menu:`` header). A mark that confirms
+the step just derived from ``Newexten`` (same menu and kind) is merged into it.
 
 Hotline dialplan marks (all optional):
 
@@ -237,6 +237,7 @@ class _Call:
     answered: bool = False
     dials: dict[str, Transfer] = field(default_factory=dict)
     agent_legs: set[str] = field(default_factory=set)
+    unconfirmed_step: bool = False  # the last IVR step came from Newexten, no mark yet
     pending_district: str | None = None
     served: str = ""              # "agent" or "transferred": the last serving outcome
     voicemail: bool = False
@@ -541,16 +542,18 @@ class CallTracker:
                                caller=s.caller, dialed=s.dialed, channel=s.channel,
                                adopted=call.adopted))
 
-    def _add_step(self, call: _Call, step: IvrStep, *, merge: bool = False) -> None:
+    def _add_step(self, call: _Call, step: IvrStep, *, mark: bool = False) -> None:
+        """Append a step; a dialplan mark confirming the step just derived from
+        ``Newexten`` (same menu and kind) is merged into it instead."""
         path = call.snap.ivr_path
-        if path:
+        if mark and path and call.unconfirmed_step:
             last = path[-1]
-            if last.menu == step.menu and last.kind == step.kind:
-                if last.value == step.value:
-                    return
-                if merge and not last.value:
-                    last.value = step.value
-                    return
+            if last.menu == step.menu and last.kind == step.kind and (
+                    not last.value or not step.value or last.value == step.value):
+                last.value = last.value or step.value
+                call.unconfirmed_step = False
+                return
+        call.unconfirmed_step = not mark
         self._publish_started(call)
         path.append(step)
         self._emit(MenuChosen(call_id=call.snap.call_id, at=step.at, step=copy.copy(step)))
@@ -731,7 +734,7 @@ class CallTracker:
             if v:
                 value = v.strip()
                 break
-        self._add_step(call, IvrStep(at=at, menu=menu, kind=kind, value=value), merge=True)
+        self._add_step(call, IvrStep(at=at, menu=menu, kind=kind, value=value), mark=True)
 
     def _on_dtmfend(self, msg: Message, at: datetime) -> None:
         ch = self._citizen(msg)

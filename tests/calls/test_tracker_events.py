@@ -327,3 +327,27 @@ def test_attended_transfer_success():
     failed.feed(ev("AttendedTransfer", Result="Fail", TransfereeUniqueid="pbx-2.1"))
     assert failed.snapshot("pbx-2.1").transfers[0].result is TransferResult.FAILED
     assert c2["Uniqueid"] == "pbx-2.1"
+
+
+def test_repeated_invalid_keys_and_marks_are_all_kept():
+    clock = FakeClock()
+    tracker = CallTracker(clock=clock)
+    c = sip_call(tracker, clock)
+    for digit in ("9", "8"):
+        tracker.feed(ev("Newexten", **{**c, "Exten": "i"}, Application="UserEvent", AppData=""))
+        tracker.feed(ev("UserEvent", **{**c, "Exten": "i"}, UserEvent="IVRInvalid", Digit=digit))
+        tracker.feed(ev("Newexten", **c, Application="Background", AppData="menu"))
+    # without marks the dialplan alone still shows both timeouts
+    for _ in range(2):
+        tracker.feed(ev("Newexten", **{**c, "Exten": "t"}, Application="Goto", AppData="s,menu"))
+        tracker.feed(ev("Newexten", **c, Application="Background", AppData="menu"))
+    # marks sent by an AGI script (no exten change) are steps of their own
+    tracker.feed(ev("UserEvent", **c, UserEvent="IVRSpeech", Menu="main", Text="路灯"))
+    tracker.feed(ev("UserEvent", **c, UserEvent="IVRSpeech", Menu="main", Text="路灯"))
+    steps = [(s.kind, s.menu, s.value) for s in tracker.snapshot("pbx-1.1").ivr_path]
+    assert steps == [
+        ("enter", "ivr-main", ""),
+        ("invalid", "ivr-main", "9"), ("invalid", "ivr-main", "8"),
+        ("timeout", "ivr-main", ""), ("timeout", "ivr-main", ""),
+        ("speech", "main", "路灯"), ("speech", "main", "路灯"),
+    ]

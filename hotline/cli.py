@@ -125,6 +125,40 @@ def rules_check(file: Path | None) -> None:
     click.echo(f"{path}: ok")
 
 
+# -- route --------------------------------------------------------------------
+@main.command()
+@click.option("--category", "category_code", required=True, help="category code, e.g. 06010")
+@click.option("--kind", type=click.Choice(["component", "matter"]), help="when a code is both")
+@click.option("--lat", type=float, help="WGS-84 latitude")
+@click.option("--lon", type=float, help="WGS-84 longitude")
+@click.option("--address", help="address text, e.g. 红山区永巨街道")
+@click.option("--district", "district_code", help="district code, e.g. 150402")
+@click.option("--description", default="", help="problem description (keywords)")
+def route(category_code, kind, lat, lon, address, district_code, description) -> None:
+    """Print the routing decision and its explanation as JSON."""
+    from hotline.database import session_factory
+    from hotline.routing.decision import RoutingError
+    from hotline.routing.factory import router_from_db
+    from hotline.server import StartupError, load_rules_or_fail
+
+    if (lat is None) != (lon is None):
+        raise CliError("--lat and --lon go together")
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        rules = load_rules_or_fail(settings)
+    except StartupError as exc:
+        raise CliError(str(exc)) from None
+    with session_factory(engine)() as session:
+        try:
+            router = router_from_db(session, rules)
+            decision = router.route(category_code, kind=kind, lon=lon, lat=lat, address=address,
+                                    district_code=district_code, description=description)
+        except RoutingError as exc:
+            raise CliError(str(exc)) from None
+    click.echo(decision.to_json())
+
+
 # -- users --------------------------------------------------------------------
 @main.group()
 def users() -> None:

@@ -1,0 +1,400 @@
+"""ACD queues: members, waiting callers, the Queue() application and queue statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .calling import _outgoing_line, call_channel, dial_begin, dial_end, request_channel, start_far_end
+from .channels import Channel, Hungup, Interrupted
+from .conf import QueueConf
+from .expressions import split_args
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .dialplan import Interpreter
+    from .pbx import Pbx
+
+log = logging.getLogger(__name__)
+
+NOT_INUSE, INUSE, RINGING = 1, 2, 6
+
+
+@dataclass(eq=False)
+class Member:
+    interface: str
+    name: str
+    state_interface: str
+    penalty: int = 0
+    membership: str = "static"
+    calls_taken: int = 0
+    last_call: int = 0
+    last_pause: int = 0
+    login_time: int = 0
+    in_call: bool = False
+    ringing: bool = False
+    paused: bool = False
+    paused_reason: str = ""
+    wrapuptime: int = 0
+
+    @property
+    def status(self) -> int:
+        if self.in_call:
+            return INUSE
+        if self.ringing:
+            return RINGING
+        return NOT_INUSE
+
+    def fields(self, name_key: str = "MemberName", iface_key: str = "Interface", ringinuse: bool = True) -> list[tuple[str, str]]:
+        h = [
+            (name_key, self.name),
+            (iface_key, self.interface),
+            ("StateInterface", self.state_interface),
+            ("Membership", self.membership),
+            ("Penalty", str(self.penalty)),
+            ("CallsTaken", str(self.calls_taken)),
+            ("LastCall", str(self.last_call)),
+            ("LastPause", str(self.last_pause)),
+            ("LoginTime", str(self.login_time)),
+            ("InCall", "1" if self.in_call else "0"),
+            ("Status", str(self.status)),
+            ("Paused", "1" if self.paused else "0"),
+            ("PausedReason", self.paused_reason),
+        ]
+        if ringinuse:
+            h.append(("Ringinuse", "1"))
+        h.append(("Wrapuptime", str(self.wrapuptime)))
+        return h
+
+
+@dataclass(eq=False)
+class QueueEntry:
+    chan: Channel
+    joined: float
+    original_position: int
+
+
+@dataclass(eq=False)
+class Queue:
+    conf: QueueConf
+    members: list[Member] = field(default_factory=list)
+    entries: list[QueueEntry] = field(default_factory=list)
+    completed: int = 0
+    abandoned: int = 0
+    total_hold: float = 0.0
+    total_talk: float = 0.0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def name(self) -> str:
+        return self.conf.name
+
+    def member(self, interface: str) -> Member | None:
+        for m in self.members:
+            if m.interface.lower() == interface.lower():
+                return m
+        return None
+
+    def holdtime(self) -> int:
+        return int(round(self.total_hold / self.completed)) if self.completed else 0
+
+    def talktime(self) -> int:
+        return int(round(self.total_talk / self.completed)) if self.completed else 0
+
+
+class QueueManager:
+    def __init__(self, pbx: "Pbx", confs: dict[str, QueueConf]) -> None:
+        self.pbx = pbx
+        self.queues: dict[str, Queue] = {}
+        now = int(pbx.clock.now())
+        for name, conf in confs.items():
+            q = Queue(conf)
+            for mc in conf.members:
+                q.members.append(Member(mc.interface, mc.name or mc.interface, mc.state_interface or mc.interface, mc.penalty, login_time=now))
+            self.queues[name] = q
+
+    # -- member events ------------------------------------------------------
+    def member_event(self, event: str, q: Queue, m: Member) -> None:
+        self.pbx.emit(event, "agent", [("Queue", q.name)] + m.fields())
+
+    def _poke(self, q: Queue) -> None:
+        q.changed.set()
+
+    def pause(self, interface: str, paused: bool, queue: str | None, reason: str) -> bool:
+        found = False
+        for q in self.queues.values():
+            if queue and q.name != queue:
+                continue
+            m = q.member(interface)
+            if m is None:
+                continue
+            found = True
+            m.paused = paused
+            m.paused_reason = reason if paused else ""
+            if paused:
+                m.last_pause = int(self.pbx.clock.now())
+            self.member_event("QueueMemberPause", q, m)
+            self._poke(q)
+        return found
+
+    def add(self, queue: str, interface: str, penalty: int, paused: bool, name: str, state_interface: str) -> str:
+        q = self.queues.get(queue)
+        if q is None:
+            return "Unable to add interface to queue: No such queue"
+        if q.member(interface) is not None:
+            return "Unable to add interface: Already there"
+        m = Member(interface, name or interface, state_interface or interface, penalty, membership="dynamic",
+                   login_time=int(self.pbx.clock.now()), paused=paused)
+        q.members.append(m)
+        self.member_event("QueueMemberAdded", q, m)
+        self._poke(q)
+        return ""
+
+    def remove(self, queue: str, interface: str) -> str:
+        q = self.queues.get(queue)
+        m = q.member(interface) if q else None
+        if q is None or m is None:
+            return "Unable to remove interface: Not there"
+        if m.membership == "static":
+            return "Unable to remove interface: Member not dynamic"
+        q.members.remove(m)
+        self.member_event("QueueMemberRemoved", q, m)
+        return ""
+
+    # -- the Queue() application -------------------------------------------
+    async def run_queue_app(self, it: "Interpreter", chan: Channel, args: str) -> int:
+        pbx = self.pbx
+        parts = split_args(args) + [""] * 5
+        qname, options = parts[0].strip(), parts[1]
+        try:
+            overall = float(parts[4]) if parts[4].strip() else None
+        except ValueError:
+            overall = None
+        q = self.queues.get(qname)
+        if q is None:
+            pbx.set_var(chan, "QUEUESTATUS", "JOINUNAVAIL")
+            return 0
+        joined = pbx.clock.now()
+        entry = QueueEntry(chan, joined, len(q.entries) + 1)
+        q.entries.append(entry)
+        pbx.chan_event("QueueCallerJoin", chan, ("Queue", q.name), ("Position", str(len(q.entries))), ("Count", str(len(q.entries))), cls="agent")
+        pbx.chan_event("MusicOnHoldStart", chan, ("Class", q.conf.musicclass))
+        loop = asyncio.get_running_loop()
+        deadline = None if overall is None else loop.time() + pbx.clock.real(overall)
+        try:
+            while True:
+                if deadline is not None and loop.time() >= deadline:
+                    self._leave(q, entry, moh=True)
+                    pbx.set_var(chan, "QUEUESTATUS", "TIMEOUT")
+                    return 0
+                connected = await self._try_members(it, q, entry, deadline)
+                if connected is not None:
+                    return await self._talk(it, q, entry, *connected, options=options)
+                # nobody answered: wait for retry or a member change
+                q.changed.clear()
+                wait_for = q.conf.retry
+                if deadline is not None:
+                    wait_for = min(wait_for, max(0.0, (deadline - loop.time()) * pbx.clock.speed))
+                changed = asyncio.ensure_future(q.changed.wait())
+                stop = asyncio.ensure_future(chan.interrupt.wait())
+                try:
+                    await asyncio.wait({changed, stop}, timeout=pbx.clock.real(wait_for), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+                    stop.cancel()
+                if chan.interrupt.is_set():
+                    raise Hungup() if chan.hanging_up else Interrupted()
+        except Interrupted:
+            if entry in q.entries:
+                position = q.entries.index(entry) + 1
+                if chan.hanging_up:
+                    q.abandoned += 1
+                    pbx.chan_event(
+                        "QueueCallerAbandon", chan, ("Queue", q.name), ("Position", str(position)),
+                        ("OriginalPosition", str(entry.original_position)),
+                        ("HoldTime", str(int(pbx.clock.now() - entry.joined))), cls="agent",
+                    )
+                self._leave(q, entry, moh=False)
+            raise
+
+    def _leave(self, q: Queue, entry: QueueEntry, moh: bool) -> None:
+        if entry not in q.entries:
+            return
+        position = q.entries.index(entry) + 1
+        q.entries.remove(entry)
+        if moh:
+            self.pbx.chan_event("MusicOnHoldStop", entry.chan)
+        self.pbx.chan_event(
+            "QueueCallerLeave", entry.chan, ("Queue", q.name), ("Position", str(position)), ("Count", str(len(q.entries))), cls="agent"
+        )
+
+    async def _try_members(self, it: "Interpreter", q: Queue, entry: QueueEntry, deadline: float | None):
+        pbx = self.pbx
+        chan = entry.chan
+        if q.entries and q.entries[0] is not entry:
+            return None
+        available = [m for m in q.members if not m.paused and not m.in_call and not m.ringing]
+        if not available:
+            return None
+        if q.conf.strategy != "ringall":
+            available = sorted(available, key=lambda m: (m.penalty, m.calls_taken, m.last_call))[:1]
+        ringing: dict[asyncio.Future, tuple[Member, Channel]] = {}
+        for m in available:
+            callee = request_channel(it, m.interface, linkedid=chan.linkedid, caller=chan, dial_app="AppQueue")
+            if callee is None or not call_channel(it, callee):
+                if callee is not None:
+                    pbx.request_hangup(callee, 0)
+                continue
+            m.ringing = True
+            start_far_end(it, callee)
+            pbx.emit(
+                "AgentCalled", "agent",
+                chan.snapshot() + callee.snapshot("Dest") + [("Queue", q.name), ("Interface", m.interface), ("MemberName", m.name)],
+            )
+            dial_begin(pbx, chan, callee, m.interface.partition("/")[2])
+            assert callee.progress is not None
+            ringing[callee.progress] = (m, callee)
+        if not ringing:
+            return None
+        loop = asyncio.get_running_loop()
+        ring_until = loop.time() + pbx.clock.real(q.conf.timeout)
+        if deadline is not None:
+            ring_until = min(ring_until, deadline)
+        started = loop.time()
+        stop = asyncio.ensure_future(chan.interrupt.wait())
+        winner = None
+        try:
+            while ringing and winner is None:
+                left = max(0.0, ring_until - loop.time())
+                done, _ = await asyncio.wait(set(ringing) | {stop}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                if stop in done:
+                    for m, c in ringing.values():
+                        m.ringing = False
+                        dial_end(pbx, chan, c, "CANCEL")
+                        pbx.request_hangup(c, 16)
+                    raise Hungup() if chan.hanging_up else Interrupted()
+                if not done:
+                    break
+                for fut in done:
+                    m, c = ringing.pop(fut)
+                    if fut.result() == "answer" and winner is None:
+                        winner = (m, c)
+                    else:
+                        m.ringing = False
+                        dial_end(pbx, chan, c, "BUSY" if fut.result() == "busy" else "CHANUNAVAIL")
+                        pbx.request_hangup(c, 16)
+        finally:
+            stop.cancel()
+        ring_secs = (loop.time() - started) * pbx.clock.speed
+        for m, c in ringing.values():
+            m.ringing = False
+            pbx.emit(
+                "AgentRingNoAnswer", "agent",
+                chan.snapshot() + c.snapshot("Dest")
+                + [("Queue", q.name), ("Interface", m.interface), ("MemberName", m.name), ("RingTime", str(int(ring_secs * 1000)))],
+            )
+            dial_end(pbx, chan, c, "NOANSWER" if winner is None else "CANCEL")
+            pbx.request_hangup(c, 19 if winner is None else 26)
+        if winner is None:
+            return None
+        winner[0].ringing = False
+        callee = winner[1]
+        _outgoing_line(pbx, callee, "AppQueue", "s")
+        pbx.chan_event("NewConnectedLine", callee)
+        return winner[0], winner[1], int(ring_secs)
+
+    async def _talk(self, it: "Interpreter", q: Queue, entry: QueueEntry, m: Member, callee: Channel, ring_secs: int, options: str) -> int:
+        pbx = self.pbx
+        chan = entry.chan
+        hold = pbx.clock.now() - entry.joined
+        dial_end(pbx, chan, callee, "ANSWER")
+        self._leave(q, entry, moh=True)
+        pbx.emit(
+            "AgentConnect", "agent",
+            chan.snapshot() + callee.snapshot("Dest")
+            + [("Queue", q.name), ("Interface", m.interface), ("MemberName", m.name), ("HoldTime", str(int(hold))), ("RingTime", str(ring_secs))],
+        )
+        if not chan.is_up:
+            pbx.answer(chan)
+        m.in_call = True
+        talk_start = pbx.clock.now()
+        done = False
+
+        def complete(leaving: Channel) -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            talk = pbx.clock.now() - talk_start
+            m.in_call = False
+            m.calls_taken += 1
+            m.last_call = int(pbx.clock.now())
+            q.completed += 1
+            q.total_hold += hold
+            q.total_talk += talk
+            pbx.emit(
+                "AgentComplete", "agent",
+                chan.snapshot() + callee.snapshot("Dest")
+                + [("Queue", q.name), ("Interface", m.interface), ("MemberName", m.name), ("HoldTime", str(int(hold))),
+                   ("TalkTime", str(int(talk))), ("Reason", "caller" if leaving is chan else "agent")],
+            )
+
+        bridge = pbx.bridge_channels(chan, callee)
+        bridge.on_leave = complete
+        self.member_event("QueueMemberStatus", q, m)
+        try:
+            await pbx.wait_bridge(chan)
+        finally:
+            complete(chan)
+            if not callee.gone and (callee.owner is None or callee.owner.done()):
+                pbx.request_hangup(callee, 16)
+            self.member_event("QueueMemberStatus", q, m)
+            self._poke(q)
+        pbx.set_var(chan, "QUEUESTATUS", "CONTINUE") if "c" in options else None
+        return 0 if "c" in options else -1
+
+    # -- AMI list items -----------------------------------------------------
+    def status_items(self, queue: str | None, member: str | None) -> list[list[tuple[str, str]]]:
+        now = self.pbx.clock.now()
+        items: list[list[tuple[str, str]]] = []
+        for q in self.queues.values():
+            if queue and q.name != queue:
+                continue
+            perf = "100.0" if q.completed else "0.0"
+            items.append([
+                ("Event", "QueueParams"), ("Queue", q.name), ("Max", q.conf.options.get("maxlen", "0")),
+                ("Strategy", q.conf.strategy), ("Calls", str(len(q.entries))), ("Holdtime", str(q.holdtime())),
+                ("TalkTime", str(q.talktime())), ("Completed", str(q.completed)), ("Abandoned", str(q.abandoned)),
+                ("ServiceLevel", q.conf.options.get("servicelevel", "0")), ("ServicelevelPerf", perf),
+                ("ServicelevelPerf2", perf), ("Weight", q.conf.options.get("weight", "0")),
+            ])
+            for m in q.members:
+                if member and m.interface != member:
+                    continue
+                items.append([("Event", "QueueMember"), ("Queue", q.name)] + m.fields("Name", "Location", ringinuse=False))
+            for pos, e in enumerate(q.entries, start=1):
+                c = e.chan
+                items.append([
+                    ("Event", "QueueEntry"), ("Queue", q.name), ("Position", str(pos)), ("Channel", c.name),
+                    ("Uniqueid", c.uniqueid), ("CallerIDNum", c.cid_num or "<unknown>"),
+                    ("CallerIDName", c.cid_name or "<unknown>"), ("ConnectedLineNum", c.conn_num or "<unknown>"),
+                    ("ConnectedLineName", c.conn_name or "<unknown>"), ("Wait", str(int(now - e.joined))), ("Priority", "0"),
+                ])
+        return items
+
+    def summary_items(self, queue: str | None) -> list[list[tuple[str, str]]]:
+        now = self.pbx.clock.now()
+        items = []
+        for q in self.queues.values():
+            if queue and q.name != queue:
+                continue
+            logged = len(q.members)
+            avail = len([m for m in q.members if not m.paused and not m.in_call])
+            longest = int(max((now - e.joined for e in q.entries), default=0))
+            items.append([
+                ("Event", "QueueSummary"), ("Queue", q.name), ("LoggedIn", str(logged)), ("Available", str(avail)),
+                ("Callers", str(len(q.entries))), ("HoldTime", str(q.holdtime())), ("TalkTime", str(q.talktime())),
+                ("LongestHoldTime", str(longest)),
+            ])
+        return items

@@ -1,0 +1,98 @@
+"""Simulated callers: scripted digits with delays, silence and hang-up at any step.
+
+>>> script = CallerScript().wait(2).press("1").wait(30).hangup()
+
+Steps run in order once the call is placed; delays are simulated seconds. A
+script that ends without ``hangup()`` leaves the caller on the line until the
+PBX hangs up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .channels import Channel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pbx import Pbx
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptStep:
+    kind: str  # "wait" | "press" | "hangup" | "wait_answer"
+    value: str | float = ""
+
+
+@dataclass
+class CallerScript:
+    steps: list[ScriptStep] = field(default_factory=list)
+    digit_gap: float = 0.3
+    digit_duration_ms: int = 120
+
+    def wait(self, seconds: float) -> "CallerScript":
+        self.steps.append(ScriptStep("wait", float(seconds)))
+        return self
+
+    silence = wait
+
+    def press(self, digits: str) -> "CallerScript":
+        self.steps.append(ScriptStep("press", str(digits)))
+        return self
+
+    def wait_answer(self) -> "CallerScript":
+        """Block until the PBX answers the call."""
+        self.steps.append(ScriptStep("wait_answer"))
+        return self
+
+    def hangup(self) -> "CallerScript":
+        self.steps.append(ScriptStep("hangup"))
+        return self
+
+
+@dataclass(eq=False)
+class CallHandle:
+    """A placed call: the inbound channel and a way to wait for its end."""
+
+    channel: Channel
+    task: asyncio.Task | None = None
+
+    @property
+    def uniqueid(self) -> str:
+        return self.channel.uniqueid
+
+    @property
+    def linkedid(self) -> str:
+        return self.channel.linkedid
+
+    @property
+    def name(self) -> str:
+        return self.channel.name
+
+    @property
+    def ended(self) -> bool:
+        return self.channel.gone
+
+    async def wait_ended(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self.channel.ended.wait(), timeout)
+
+
+async def run_script(pbx: "Pbx", chan: Channel, script: CallerScript) -> None:
+    for step in script.steps:
+        if chan.gone:
+            return
+        if step.kind == "wait":
+            await pbx.clock.sleep(float(step.value))
+        elif step.kind == "wait_answer":
+            while not chan.gone and not chan.is_up:
+                await asyncio.sleep(0.01)
+        elif step.kind == "press":
+            for d in str(step.value):
+                if chan.gone:
+                    return
+                await pbx.dtmf_in(chan, d, script.digit_duration_ms)
+                await pbx.clock.sleep(script.digit_gap)
+        elif step.kind == "hangup":
+            pbx.request_hangup(chan, 16, announce=True)
+            return

@@ -24,8 +24,11 @@ Identity rules (docs/telephony-research.md §1.10):
   left); late events of its channels are ignored.
 
 Time: an event's own PBX timestamp when it has one (``Timestamp:`` with
-``timestampevents=yes``, ``EventTV``, CEL ``EventTime``), else the injectable
-``clock``. :mod:`ivr.replay` supplies a clock that follows the capture's stamps.
+``timestampevents=yes``, ``EventTV``), else the injectable ``clock``. CEL records
+(``EventTime``, PBX local time read in ``pbx_tz``) then give the exact start, answer
+and hang-up times of the call; CEL times further than ``max_cel_skew`` seconds
+from the clock are ignored (a wrong ``pbx_tz``) with one warning.
+:mod:`ivr.replay` supplies a clock that follows the capture's stamps.
 
 IVR path: the citizen channel's ``Newexten`` (context entered, exten changed to
 one or two keys / ``t`` / ``i``, AGI scripts) and the dialplan's ``UserEvent`` marks
@@ -265,6 +268,7 @@ class CallTracker:
         district_contexts: Iterable[str] = ("district-lines",),
         max_live_calls: int | None = None,
         ended_memory: int = 10_000,
+        max_cel_skew: float = 300.0,
     ) -> None:
         self.bus = bus
         self.on_event = on_event
@@ -281,6 +285,8 @@ class CallTracker:
         self._resync_rows: list[Message] | None = None
         self._resync_new: set[str] = set()
         self._cel_early: OrderedDict[str, dict[str, datetime]] = OrderedDict()
+        self.max_cel_skew = max_cel_skew
+        self._skew_warned = False
         self.errors = 0                                 # events that raised inside a handler
 
     # -- public API -------------------------------------------------------------
@@ -951,6 +957,12 @@ class CallTracker:
         when = message_time(msg, self.pbx_tz)
         kind = (msg.get("EventName") or "").strip().upper()
         if not uid or when is None or kind not in ("CHAN_START", "ANSWER", "HANGUP"):
+            return
+        if abs((when - _aware(self.clock())).total_seconds()) > self.max_cel_skew:
+            if not self._skew_warned:
+                self._skew_warned = True
+                log.warning("call tracker: CEL EventTime %s is far from the clock %s; CEL times "
+                            "ignored (is pbx_tz the PBX's time zone?)", when, self.clock())
             return
         ch = self._by_uid.get(uid)
         if ch is None:

@@ -103,12 +103,16 @@ def test_capture_without_stamps_uses_default_time():
     assert (call.caller, call.dialed, call.channel) == ("13900000000", "12319", "PJSIP/a-1")
 
 
-def test_pbx_timezone_applies_to_cel_times():
+def test_pbx_timezone_applies_to_cel_and_cdr_times():
     from zoneinfo import ZoneInfo
 
-    [call] = replay_bytes(fixture_bytes("01_ivr_call_dtmf_playdtmf"), pbx_tz=ZoneInfo("Asia/Shanghai"))
+    # as if the PBX ran on Beijing time: drop the one UTC-explicit stamp (EventTV)
+    data = b"\r\n".join(line for line in fixture_bytes("01_ivr_call_dtmf_playdtmf").split(b"\r\n")
+                         if not line.startswith((b"EventTV:", b"SessionTV:")))
+    [call] = replay_bytes(data, pbx_tz=ZoneInfo("Asia/Shanghai"))
     # 17:07:23 Beijing time is 09:07:23 UTC
-    assert call.started_at == utc("09:07:23")
+    assert (call.started_at, call.ended_at) == (utc("09:07:23"), utc("09:07:31"))
+    assert call.transfers[0].at == utc("09:07:28")
 
 
 @pytest.mark.parametrize("seed", range(5))

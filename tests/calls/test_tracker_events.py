@@ -351,3 +351,26 @@ def test_repeated_invalid_keys_and_marks_are_all_kept():
         ("timeout", "ivr-main", ""), ("timeout", "ivr-main", ""),
         ("speech", "main", "路灯"), ("speech", "main", "路灯"),
     ]
+
+
+def _cel_call(tracker: CallTracker) -> None:
+    c = chan("PJSIP/trunk-00000001", "pbx-3.1", "pbx-3.1", state="4", context="ivr-main")
+    tracker.feed(ev("CEL", EventName="CHAN_START", UniqueID="pbx-3.1", LinkedID="pbx-3.1",
+                    Channel="PJSIP/trunk-00000001", EventTime="2026-11-27 17:00:05"))
+    tracker.feed(ev("Newchannel", **c))
+
+
+def test_cel_times_are_read_in_the_pbx_time_zone():
+    from zoneinfo import ZoneInfo
+
+    clock = FakeClock(utc("09:00:06"))  # the PBX runs on Beijing time, 8 h ahead of UTC
+    tracker = CallTracker(clock=clock, pbx_tz=ZoneInfo("Asia/Shanghai"))
+    _cel_call(tracker)
+    assert tracker.snapshot("pbx-3.1").started_at == utc("09:00:05")
+
+
+def test_cel_times_far_from_the_clock_are_ignored():
+    clock = FakeClock(utc("09:00:06"))
+    tracker = CallTracker(clock=clock)  # pbx_tz left at UTC although the PBX is on UTC+8
+    _cel_call(tracker)
+    assert tracker.snapshot("pbx-3.1").started_at == utc("09:00:06")

@@ -1,0 +1,64 @@
+"""The AMI controller: follows every call from AMI events and acts on calls by call id.
+
+It wires an :class:`~ivr.ami.client.AmiClient` to a :class:`~ivr.calls.CallTracker`
+(every event goes to the tracker) and re-synchronises the tracker from
+``CoreShowChannels`` after every (re)login, so calls that ended while the
+controller was disconnected are closed and live calls it never saw are adopted.
+Commands (hang up, redirect) address calls by their call id (Linkedid); the
+controller finds the citizen's channel. Non-idempotent actions are never replayed
+after a reconnect: the caller gets ``ConnectionLostError``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ivr.ami import actions
+from ivr.ami.client import AmiClient
+from ivr.calls import CallTracker
+
+log = logging.getLogger(__name__)
+
+
+class UnknownCall(LookupError):
+    def __init__(self, call_id: str):
+        super().__init__(f"no live call {call_id!r}")
+        self.call_id = call_id
+
+
+class AmiController:
+    def __init__(self, client: AmiClient, tracker: CallTracker):
+        self.client = client
+        self.tracker = tracker
+        self.resyncs = 0
+        client.on(None, tracker.feed)
+        client.on_connected(self._resync)
+
+    async def start(self) -> None:
+        await self.client.connect()
+
+    async def stop(self) -> None:
+        await self.client.close()
+
+    async def _resync(self, client: AmiClient) -> None:
+        rows = await actions.core_show_channels(client)
+        self.tracker.begin_resync()
+        for row in rows:
+            self.tracker.resync_channel(row)
+        self.tracker.end_resync()
+        self.resyncs += 1
+        log.info("AMI resync: %d channel(s) live, %d call(s) tracked", len(rows), len(self.tracker))
+
+    # -- commands --------------------------------------------------------------
+    def citizen_channel(self, call_id: str) -> str:
+        channels = self.tracker.channels_of(call_id)
+        if not channels:
+            raise UnknownCall(call_id)
+        return channels[0]
+
+    async def hangup(self, call_id: str, cause: int = 16) -> None:
+        await actions.hangup(self.client, self.citizen_channel(call_id), cause=cause)
+
+    async def redirect(self, call_id: str, context: str, exten: str, priority: int = 1) -> None:
+        await actions.redirect(self.client, self.citizen_channel(call_id), context=context, exten=exten,
+                               priority=priority)

@@ -6,8 +6,10 @@ import random
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from call_helpers import FakeClock, chan, ev, fixture_bytes, utc
+from call_helpers import FIXTURES, FakeClock, chan, ev, fixture_bytes, utc
 from ivr.ami.messages import Message
 from ivr.ami.protocol import parse_stream
 from ivr.calls import CallTracker
@@ -227,3 +229,59 @@ def test_shuffled_and_mangled_real_events_never_raise(seed):
             headers[-1] = (k, v[::-1])
         tracker.feed(Message(headers))
     assert tracker.errors == 0
+
+EVENT_NAMES = [
+    "Newchannel", "Newstate", "Newexten", "Hangup", "DialBegin", "DialEnd", "UserEvent",
+    "DTMFEnd", "VarSet", "LocalBridge", "BridgeEnter", "QueueCallerJoin", "QueueCallerLeave",
+    "QueueCallerAbandon", "AgentCalled", "AgentConnect", "BlindTransfer", "AttendedTransfer",
+    "CEL", "NewConnectedLine",
+]
+KEYS = [
+    "Uniqueid", "Linkedid", "Channel", "ChannelState", "Context", "Exten", "Application",
+    "AppData", "DestUniqueid", "DestLinkedid", "DialStatus", "Digit", "Direction", "Cause",
+    "UserEvent", "Variable", "Value", "Queue", "HoldTime", "SwapUniqueid", "LocalOneUniqueid",
+    "LocalTwoUniqueid", "EventName", "EventTime", "Timestamp", "TransfereeUniqueid", "Result",
+]
+small_text = st.sampled_from(["", "u1", "u2", "u3", "6", "Local/s@x-1;1", "Local/s@x-1;2", "1",
+                              "Received", "ANSWER", "IVRChoice", "MIXMONITOR_FILENAME",
+                              "2026-11-27 17:00:00", "1795799243.5", "x" * 3, "坐席"])
+event_st = st.builds(
+    lambda name, pairs: Message([("Event", name), *pairs]),
+    st.sampled_from(EVENT_NAMES),
+    st.lists(st.tuples(st.sampled_from(KEYS), small_text), max_size=12),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(event_st, max_size=40))
+def test_random_event_soup_never_raises_and_stays_consistent(events):
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=FakeClock())
+    for m in events:
+        tracker.feed(m)
+    tracker.begin_resync()
+    tracker.end_resync()  # everything vanished: every call must end now
+    assert tracker.errors == 0
+    assert len(tracker) == 0
+    check_event_stream(seen)
+
+
+def check_event_stream(seen: list[object]) -> None:
+    """Per call: CallStarted first, exactly one CallEnded, nothing after it."""
+    by_call: dict[str, list[str]] = {}
+    for e in seen:
+        by_call.setdefault(e.call_id, []).append(type(e).__name__)
+    for call_id, kinds in by_call.items():
+        assert kinds[0] == "CallStarted", (call_id, kinds)
+        assert kinds.count("CallStarted") == 1, (call_id, kinds)
+        assert kinds.count("CallEnded") == 1 and kinds[-1] == "CallEnded", (call_id, kinds)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in FIXTURES.glob("[0-9]*.txt")))
+def test_fixture_event_streams_are_well_formed(name):
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=FakeClock())
+    for m in messages(name):
+        tracker.feed(m)
+    assert len(tracker) == 0  # every capture ends with all its calls hung up
+    check_event_stream(seen)

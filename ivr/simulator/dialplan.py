@@ -52,6 +52,7 @@ class Interpreter:
         self.pbx = pbx
         self.sound_seconds: dict[str, float] = {}
         self.default_sound_seconds = 1.0
+        self.monitor_dir = "/var/spool/asterisk/monitor"
         self.agi_runner = None  # set by the simulator: async (interp, chan, url, args) -> str
 
     @property
@@ -531,6 +532,8 @@ async def _senddtmf(it: Interpreter, chan: Channel, args: str) -> int:
 @app("MixMonitor")
 async def _mixmonitor(it: Interpreter, chan: Channel, args: str) -> int:
     filename = split_args(args)[0]
+    if not filename.startswith("/"):
+        filename = f"{it.monitor_dir}/{filename}"  # relative names go to astspooldir/monitor
     it.pbx.set_var(chan, "MIXMONITOR_FILENAME", filename)
     it.pbx.chan_event("MixMonitorStart", chan)
     chan.variables["__mixmonitor"] = filename

@@ -193,3 +193,25 @@ async def drive(sim, name: str, *, settle: float = 10.0) -> tuple[list[Message],
     renorm = Normaliser()
     sim_n = [renorm.message(m) for m in run.messages]
     return fixture_n, sim_n, bytes(run.raw)
+
+
+def call_records(data: bytes) -> list[dict]:
+    """What the call tracker derives from an AMI byte stream, without times and with normalised ids."""
+    import dataclasses
+
+    from ivr.replay import replay_bytes
+
+    norm = Normaliser()
+    out = []
+    for snap in replay_bytes(data):
+        d = dataclasses.asdict(snap)
+        rec = {k: v for k, v in d.items() if not k.endswith(("_at", "_s"))}
+        rec["call_id"] = norm.text(rec["call_id"])
+        rec["channel"] = norm.text(rec["channel"])
+        rec["ivr_path"] = [(s["menu"], s["kind"], s["value"]) for s in rec["ivr_path"]]
+        rec["transfers"] = [(t["target"], t["kind"], t["result"], t["dial_status"]) for t in rec["transfers"]]
+        rec["recordings"] = [norm.text(r) for r in rec["recordings"]]
+        rec["answered"] = snap.answered_at is not None
+        rec["queued"] = snap.queue_joined_at is not None
+        out.append(rec)
+    return out

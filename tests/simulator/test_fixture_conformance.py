@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.simulator import PbxSimulator
-from sim_driver import drive, free_port, per_channel, responses
+from sim_driver import FIXTURES, call_records, drive, free_port, per_channel, responses
 
 SCENARIOS = [
     "00_login_ping_logoff",
@@ -19,10 +19,12 @@ SCENARIOS = [
     "01c_ivr_call_dtmf_senddtmf_dialplan",
     "01e_ivr_no_input_timeout",
     "02_redirect",
+    "03_originate_response",
     "04_originate_failure",
     "05_coreshowchannels_status",
     "06_queuestatus_and_queue_call",
     "08_error_responses",
+    "08a_login_failure",
     "09_hangup_action_cdr",
 ]
 
@@ -46,3 +48,10 @@ async def test_channel_events_match_fixture(name: str) -> None:
     assert sorted(have) == sorted(want)
     for channel in want:
         assert have[channel] == want[channel], channel
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+async def test_call_tracker_sees_the_same_calls(name: str) -> None:
+    async with make_sim() as sim:
+        _, _, raw = await drive(sim, name)
+    assert call_records(raw) == call_records((FIXTURES / f"{name}.txt").read_bytes())

@@ -1,0 +1,74 @@
+"""CLI commands over the shipped data: rules check, seed, route."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from hotline.cli import main
+from hotline.config import PROJECT_ROOT, get_settings
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HOTLINE_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def run(*args):
+    get_settings.cache_clear()
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_rules_check_passes_on_the_shipped_file(env):
+    res = run("rules", "check", str(PROJECT_ROOT / "routing_rules.yaml"))
+    assert res.exit_code == 0 and res.output.strip().endswith(": ok")
+
+
+def test_rules_check_reports_line_and_field_of_each_problem(env):
+    broken = env / "rules.yaml"
+    text = (PROJECT_ROOT / "routing_rules.yaml").read_text(encoding="utf-8")
+    text = text.replace('line: "0476-8312319", ', "", 1)  # 红山区 loses its receiving line
+    broken.write_text(text, encoding="utf-8")
+    res = run("rules", "check", str(broken))
+    assert res.exit_code == 1
+    lines = res.output.strip().splitlines()
+    line_no = next(i for i, l in enumerate(text.splitlines(), 1) if "红山区" in l and "code:" in l)
+    assert any(l.startswith(f"{broken}:{line_no}:") and "districts[0]" in l and "line" in l for l in lines), lines
+    assert lines[-1].startswith("error:") and "rules not loaded" in lines[-1]
+
+
+def test_rules_check_malformed_yaml_and_missing_file(env):
+    bad = env / "bad.yaml"
+    bad.write_text("version: 1\ndistricts: [\n", encoding="utf-8")
+    res = run("rules", "check", str(bad))
+    assert res.exit_code == 1 and f"{bad}:" in res.output
+    res = run("rules", "check", str(env / "nope.yaml"))
+    assert res.exit_code == 1 and "no such file" in res.output
+
+
+def test_seed_twice_changes_nothing_the_second_time(env):
+    first = run("seed", "--sample")
+    assert first.exit_code == 0, first.output
+    assert "新增 427" in first.output and "新增 276" in first.output
+    second = run("seed", "--sample")
+    assert second.exit_code == 0 and "0 个变更" in second.output and "部门: 新增 0, 更新 0" in second.output
+
+
+def test_route_prints_decision_with_explanation(env):
+    assert run("seed", "--sample").exit_code == 0
+    res = run("route", "--category", "06010", "--address", "永巨街道")
+    assert res.exit_code == 0, res.output
+    decision = json.loads(res.output)
+    assert decision["street"]["name"] == "永巨街道" and decision["district"]["code"] == "150402"
+    assert decision["lead"] == "territory" and decision["explanation"]
+    bad = run("route", "--category", "99999")
+    assert bad.exit_code == 1 and bad.output.startswith("error:")
+    half = run("route", "--category", "06010", "--lat", "42.2")
+    assert half.exit_code == 1 and "--lat and --lon" in half.output

@@ -41,7 +41,8 @@ Hotline dialplan marks (all optional):
 * ``UserEvent(HotlineDistrict,District: 150402[,Number: ...])`` — or a ``VarSet`` of
   ``HOTLINE_DISTRICT`` — before ``Dial()``: the next dial of the citizen channel is
   a district-line transfer with that district code (target ``district:<code>``).
-  Without a mark, a ``Dial()`` into one of ``district_contexts`` is a district line.
+  Without a mark, a ``Dial()`` into or from one of ``district_contexts`` (default
+  ``district-lines`` as in the test PBX, ``district-dial``) is a district line.
 * ``UserEvent(HotlineSelfServed)`` (or ``IVRSelfServed``): the IVR served the caller.
 * ``UserEvent(HotlineMessage,File: <path>)``: an after-hours message was recorded.
 * ``VarSet`` of ``HOTLINE_*`` on the citizen channel is copied to ``variables``.
@@ -265,7 +266,7 @@ class CallTracker:
         on_event: Callable[[object], None] | None = None,
         clock: Callable[[], datetime] | None = None,
         pbx_tz: tzinfo = timezone.utc,
-        district_contexts: Iterable[str] = ("district-lines",),
+        district_contexts: Iterable[str] = ("district-lines", "district-dial"),
         max_live_calls: int | None = None,
         ended_memory: int = 10_000,
         max_cel_skew: float = 300.0,
@@ -776,7 +777,10 @@ class CallTracker:
         self._publish_started(call)
         self._emit(Recorded(call_id=call.snap.call_id, at=at, path=path, kind=kind))
 
-    def _is_district(self, msg: Message) -> bool:
+    def _is_district(self, msg: Message, ch: _Channel) -> bool:
+        """Dialled into a district context, or dialled from one (``district-dial``)."""
+        if ch.context.lower() in self.district_contexts:
+            return True
         ctx = (msg.get("DestContext") or "").lower()
         ds = (msg.get("DialString") or "").lower()
         for d in self.district_contexts:
@@ -797,7 +801,7 @@ class CallTracker:
             return  # Queue(), Page(), ...: not a transfer
         code = call.pending_district or ""
         call.pending_district = None
-        if marked or self._is_district(msg):
+        if marked or self._is_district(msg, ch):
             kind = "district_line"
         else:
             kind = "dial"
@@ -822,6 +826,11 @@ class CallTracker:
         t.result = _DIAL_RESULTS.get(status, TransferResult.FAILED)
         if t.result == TransferResult.ANSWERED:
             call.served = "transferred"
+        elif t.result in _FAILED_RESULTS:
+            # a blind/attended transfer into a dialplan that then failed to reach the line
+            earlier = call.snap.transfers[:-1] if call.snap.transfers[-1:] == [t] else []
+            if call.served == "transferred" and earlier and earlier[-1].kind in ("blind", "attended"):
+                call.served = "agent" if call.snap.agent_answered_at else ""
         self._emit(Transferred(call_id=call.snap.call_id, at=at, transfer=copy.copy(t)))
 
     def _transfer_call(self, msg: Message, *prefixes: str) -> _Call | None:

@@ -374,3 +374,24 @@ def test_cel_times_far_from_the_clock_are_ignored():
     tracker = CallTracker(clock=clock)  # pbx_tz left at UTC although the PBX is on UTC+8
     _cel_call(tracker)
     assert tracker.snapshot("pbx-3.1").started_at == utc("09:00:06")
+
+
+def test_blind_transfer_into_a_busy_district_line_is_not_a_transfer():
+    clock = FakeClock()
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=clock)
+    c = sip_call(tracker, clock)
+    tracker.feed(ev("AgentConnect", **c, Queue="hotline", MemberName="坐席01", HoldTime="3"))
+    tracker.feed(ev("BlindTransfer", Result="Success", TransfereeUniqueid="pbx-1.1",
+                    Context="district-dial", Extension="150404"))
+    d = c | {"Context": "district-dial", "Exten": "150404"}
+    tracker.feed(ev("Newexten", **d, Application="Dial", AppData="PJSIP/04765555555@trunk,30"))
+    line = dict(DestChannel="PJSIP/trunk-00000007", DestUniqueid="pbx-1.7", DestLinkedid="pbx-1.1")
+    tracker.feed(ev("DialBegin", **d, **line, DialString="04765555555@trunk"))
+    tracker.feed(ev("DialEnd", **d, **line, DialStatus="BUSY"))
+    tracker.feed(ev("Hangup", **d, Cause="17", Cause_txt="User busy"))
+    s = seen[-1].snapshot
+    assert [(t.kind, t.result) for t in s.transfers] == [
+        ("blind", TransferResult.ANSWERED), ("district_line", TransferResult.BUSY)]
+    assert s.disposition is Disposition.AGENT  # the agent served; the hand-off failed
+    assert (s.hangup_cause, s.hangup_cause_text) == (17, "User busy")

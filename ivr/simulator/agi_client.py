@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 AGI_PORT = 4573
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 UNKNOWN = "510 Invalid or unknown command"
+#: AGIExecEnd ``Result:`` per reply code
+RESULT_TEXT = {"200": "Success", "510": "Invalid or unknown command", "511": "Command not permitted on a dead channel",
+               "520": "Usage"}
 USAGE = {
     "get variable": (
         "Returns <literal>0</literal> if <replaceable>variablename</replaceable> is not set. Returns "
@@ -174,12 +177,12 @@ class _Session:
                 cmd = " ".join(low[:n])
                 args = words[n:]
                 break
-        if cmd is None:
-            return UNKNOWN
         command_id = str(random.randint(10**8, 2**31 - 1))
         snap = self.chan
         self.pbx.chan_event("AGIExecStart", snap, ("CommandId", command_id), ("Command", line), cls="agi")
-        if self.chan.hanging_up and cmd not in DEAD_SAFE:
+        if cmd is None:
+            reply = UNKNOWN
+        elif self.chan.hanging_up and cmd not in DEAD_SAFE:
             reply = DEAD
         else:
             try:
@@ -192,7 +195,7 @@ class _Session:
         code = reply[:3]
         self.pbx.chan_event(
             "AGIExecEnd", snap, ("CommandId", command_id), ("Command", line), ("ResultCode", code),
-            ("Result", "Success" if code == "200" else "Failure"), cls="agi",
+            ("Result", RESULT_TEXT.get(code, "Failure")), cls="agi",
         )
         return reply
 

@@ -29,12 +29,14 @@ TRACKED = {
     "Newchannel", "Newstate", "Newexten", "UserEvent", "DTMFBegin", "DTMFEnd", "DialBegin", "DialEnd",
     "BridgeEnter", "BridgeLeave", "Hangup", "HangupRequest", "SoftHangupRequest", "QueueCallerJoin",
     "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentConnect", "AgentComplete", "MusicOnHoldStart",
-    "MusicOnHoldStop", "MixMonitorStart", "NewCallerid", "NewConnectedLine", "NewAccountCode",
+    "MusicOnHoldStop", "MixMonitorStart", "NewCallerid", "NewConnectedLine", "NewAccountCode", "AGIExecStart",
+    "AGIExecEnd",
 }
 #: fields compared for each tracked event (after normalisation)
 FIELDS = ("Context", "Exten", "Priority", "ChannelState", "Application", "AppData", "Cause", "Cause-txt", "DialStatus",
           "Digit", "Direction", "UserEvent", "Queue", "Position", "Count", "Reason", "CallerIDNum", "CallerIDName",
-          "ConnectedLineNum", "AccountCode", "Linkedid", "Uniqueid", "DestChannel", "Interface", "MemberName")
+          "ConnectedLineNum", "AccountCode", "Linkedid", "Uniqueid", "DestChannel", "Interface", "MemberName", "Command",
+          "ResultCode", "Result")
 
 _SEQ = re.compile(r"(Local/[^\s;,]+?-)([0-9a-f]{8})(;[12])")
 _UID = re.compile(r"hotline-test-\d+\.\d+")

@@ -34,7 +34,6 @@ HANGUP_LINE = "HANGUP"
 UNKNOWN = "unknown"  # Asterisk's value for an absent caller id, dnid or rdnis
 
 _REPLY_RE = re.compile(r"^(?P<code>\d{3})(?P<sep>[ -])(?P<text>.*)$")
-_RESULT_RE = re.compile(r"^result=(?P<result>\S*)(?P<rest>.*)$")
 _DATA_TAIL_RE = re.compile(r"^ \((?P<data>.*)\)(?P<tail>(?: +[A-Za-z_]\w*=\S*)*) *$")
 _INT_RE = re.compile(r"^-?\d+$")
 _ARG_RE = re.compile(r"^agi_arg_(\d+)$")
@@ -240,47 +239,48 @@ class AgiResponse:
         return self.lines[0][4:] if self.lines else ""
 
 
-def parse_response(lines: Iterable[str]) -> AgiResponse:
-    """Parse one complete reply (one line, or the lines of a multi-line 520)."""
-    lines = tuple(line.rstrip("\r") for line in lines)
-    if not lines:
-        raise AgiProtocolError("empty AGI reply")
-    first = lines[0]
-    if first.startswith("200 result=") and " " not in first and len(lines) == 1:
-        # fast path for the most common shape, "200 result=<x>"
-        text = first[11:]
-        return AgiResponse(200, int(text) if _INT_RE.match(text) else None, text, None, None, _NO_FIELDS, lines)
-    match = _REPLY_RE.match(lines[0])
-    if not match:
-        raise AgiProtocolError(f"not an AGI reply: {lines[0][:80]!r}")
-    code = int(match.group("code"))
-    if code != 200:
-        return AgiResponse(code=code, lines=lines)
-    result = _RESULT_RE.match(match.group("text"))
-    if not result or match.group("sep") != " ":
-        raise AgiProtocolError(f"200 reply without result=: {lines[0][:80]!r}")
-    result_text, rest = result.group("result"), result.group("rest")
+def _to_int(text: str) -> int | None:
+    digits = text[1:] if text[:1] == "-" else text
+    return int(text) if digits.isdigit() and digits.isascii() else None
+
+
+def _parse_200(line: str, lines: tuple[str, ...]) -> AgiResponse:
+    if not line.startswith("200 result="):
+        raise AgiProtocolError(f"200 reply without result=: {line[:80]!r}")
+    result_text, _, rest = line[11:].partition(" ")
+    result = _to_int(result_text)
+    if not rest:  # "200 result=1", the most common shape
+        return AgiResponse(200, result, result_text, None, None, _NO_FIELDS, lines)
     data: str | None = None
     tail = rest
-    data_match = _DATA_TAIL_RE.match(rest)
-    if data_match:
-        data, tail = data_match.group("data"), data_match.group("tail")
+    if rest[0] == "(":
+        if rest[-1] == ")":  # "(value)" with nothing after it: GET VARIABLE and friends
+            return AgiResponse(200, result, result_text, rest[1:-1], None, _NO_FIELDS, lines)
+        match = _DATA_TAIL_RE.match(" " + rest)
+        if match:
+            data, tail = match.group("data"), match.group("tail")
     fields: dict[str, str] = {}
     for token in tail.split():
         key, sep, value = token.partition("=")
         if sep:
             fields[key] = value
     endpos_text = fields.pop("endpos", None)
-    endpos = int(endpos_text) if endpos_text is not None and _INT_RE.match(endpos_text) else None
-    return AgiResponse(
-        code=200,
-        result=int(result_text) if _INT_RE.match(result_text) else None,
-        result_text=result_text,
-        data=data,
-        endpos=endpos,
-        fields=MappingProxyType(fields),
-        lines=lines,
-    )
+    endpos = _to_int(endpos_text) if endpos_text is not None else None
+    return AgiResponse(200, result, result_text, data, endpos, MappingProxyType(fields) if fields else _NO_FIELDS, lines)
+
+
+def parse_response(lines: Iterable[str]) -> AgiResponse:
+    """Parse one complete reply (one line, or the lines of a multi-line 520)."""
+    lines = tuple(line.rstrip("\r") for line in lines)
+    if not lines:
+        raise AgiProtocolError("empty AGI reply")
+    first = lines[0]
+    if first[:4] == "200 ":
+        return _parse_200(first, lines)
+    match = _REPLY_RE.match(first)
+    if not match or (match.group("code") == "200"):
+        raise AgiProtocolError(f"not an AGI reply: {first[:80]!r}")
+    return AgiResponse(code=int(match.group("code")), lines=lines)
 
 
 class ReplyAssembler:
@@ -301,7 +301,10 @@ class ReplyAssembler:
         return bool(self._pending)
 
     def feed(self, line: str) -> AgiResponse | None:
-        line = line.rstrip("\r")
+        if line[-1:] == "\r":
+            line = line[:-1]
+        if line[:4] == "200 " and not self._pending:
+            return _parse_200(line, (line,))
         if self._pending:  # inside a multi-line 520
             self._pending.append(line)
             if len(self._pending) > self._max_lines:
@@ -321,7 +324,7 @@ class ReplyAssembler:
             return None
         if match.group("code") == "100":
             return None
-        return parse_response([line])
+        return AgiResponse(code=int(match.group("code")), lines=(line,))
 
 
 # --------------------------------------------------------------------------- commands

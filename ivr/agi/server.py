@@ -23,7 +23,7 @@ from ivr.agi.protocol import (
     MAX_LINE_BYTES,
     AgiEnvironment,
 )
-from ivr.agi.session import DEFAULT_COMMAND_TIMEOUT, DEFAULT_MEDIA_TIMEOUT, AgiSession
+from ivr.agi.session import DEFAULT_COMMAND_TIMEOUT, DEFAULT_MEDIA_TIMEOUT, AgiSession, CommandWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class FastAgiServer:
         max_line_bytes: int = MAX_LINE_BYTES,
         max_env_lines: int = MAX_ENV_LINES,
         max_env_bytes: int = MAX_ENV_BYTES,
+        watchdog_tick: float = 0.1,
     ) -> None:
         if routes is None:
             routes = AgiRouter()
@@ -127,6 +128,7 @@ class FastAgiServer:
         self.max_env_lines = max_env_lines
         self.max_env_bytes = max_env_bytes
         self._server: asyncio.Server | None = None
+        self._watchdog = CommandWatchdog(watchdog_tick)
         self._tasks: set[asyncio.Task] = set()
         self._active_sessions = 0
         self.sessions_started = 0
@@ -169,6 +171,7 @@ class FastAgiServer:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self._watchdog.close()
         if server is not None:
             await server.wait_closed()
 
@@ -232,8 +235,9 @@ class FastAgiServer:
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object) -> None:
         try:
-            env = await asyncio.wait_for(self._read_environment(reader, peer), self.env_timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self.env_timeout):
+                env = await self._read_environment(reader, peer)
+        except TimeoutError:
             log.info("FastAGI: no complete environment from %s within %.1f s; closing", peer, self.env_timeout)
             writer.transport.abort()
             return
@@ -247,6 +251,7 @@ class FastAgiServer:
             command_timeout=self.command_timeout,
             media_timeout=self.media_timeout,
             max_line_bytes=self.max_line_bytes,
+            watchdog=self._watchdog,
         )
         where = f"script {env.network_script!r} channel {env.channel} uniqueid {env.uniqueid}"
         if self._active_sessions >= self.max_sessions:
@@ -277,7 +282,7 @@ class FastAgiServer:
             await self._report_failure(session, ERROR_SCRIPT, "FastAGI script error")
         finally:
             self._active_sessions -= 1
-        session.close()
+            session.close()
 
     async def _report_failure(self, session: AgiSession, code: str, message: str) -> None:
         """Tell the channel why (variable + verbose), optionally jump, then AGISTATUS=FAILURE."""

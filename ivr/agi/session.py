@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from ivr.agi.errors import (
     AgiArgumentError,
@@ -37,6 +39,47 @@ DEFAULT_COMMAND_TIMEOUT = 10.0
 #: Upper bound for commands whose duration depends on the caller or on media length.
 DEFAULT_MEDIA_TIMEOUT = 3600.0
 _DIGITS = set("0123456789*#ABCDabcd")
+
+
+_DEFAULT: Any = object()  # "use the session's command_timeout" (None means no limit)
+
+
+class CommandWatchdog:
+    """One timer for many sessions: every ``tick`` seconds, sessions whose pending command
+    is past its deadline are aborted (:class:`AgiTimeout`). With thousands of sessions this
+    is cheaper than arming a timer per command; deadlines fire up to ``tick`` late.
+    """
+
+    def __init__(self, tick: float = 0.1) -> None:
+        if tick <= 0:
+            raise ValueError("watchdog tick must be > 0")
+        self.tick = tick
+        self._sessions: set[AgiSession] = set()
+        self._task: asyncio.Task | None = None
+
+    def watch(self, session: AgiSession) -> None:
+        self._sessions.add(session)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def unwatch(self, session: AgiSession) -> None:
+        self._sessions.discard(session)
+
+    async def _run(self) -> None:
+        try:
+            while self._sessions:
+                await asyncio.sleep(self.tick)
+                now = time.monotonic()
+                for session in [s for s in self._sessions if s._deadline is not None and s._deadline <= now]:
+                    session._expire()
+        finally:
+            self._task = None
+
+    async def close(self) -> None:
+        task = self._task
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +125,7 @@ class AgiSession:
         media_timeout: float | None = DEFAULT_MEDIA_TIMEOUT,
         encoding: str = "utf-8",
         max_line_bytes: int = MAX_LINE_BYTES,
+        watchdog: CommandWatchdog | None = None,
     ) -> None:
         self.env = env
         self.command_timeout = command_timeout
@@ -93,6 +137,11 @@ class AgiSession:
         self._assembler = ReplyAssembler()
         self._lock = asyncio.Lock()
         self._closed = False
+        self._watchdog = watchdog
+        self._deadline: float | None = None
+        self._timed_out = False
+        if watchdog is not None:
+            watchdog.watch(self)
 
     # ------------------------------------------------------------------ state
 
@@ -115,6 +164,7 @@ class AgiSession:
         if not self._closed:
             self._closed = True
             self._writer.close()
+        self._release()
 
     def abort(self) -> None:
         """Drop the connection without a graceful shutdown."""
@@ -122,6 +172,16 @@ class AgiSession:
         transport = self._writer.transport
         if transport is not None:
             transport.abort()
+        self._release()
+
+    def _release(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.unwatch(self)
+
+    def _expire(self) -> None:
+        """Called by the watchdog: the pending command is past its deadline."""
+        self._timed_out = True
+        self.abort()
 
     async def fail(self) -> None:
         """Send ``failure``: Asterisk ends the AGI with AGISTATUS=FAILURE; then close."""
@@ -129,44 +189,64 @@ class AgiSession:
             return
         try:
             self._writer.write(b"failure\n")
-            await asyncio.wait_for(self._writer.drain(), self.command_timeout)
-        except (OSError, asyncio.TimeoutError):
+            async with asyncio.timeout(self.command_timeout):
+                await self._writer.drain()
+        except (OSError, TimeoutError):
             pass
         self.close()
 
     # ------------------------------------------------------------------ raw I/O
 
-    async def raw(self, command: str, *, timeout: float | None = None, check: bool = True) -> AgiResponse:
+    async def raw(self, command: str, *, timeout: float | None = _DEFAULT, check: bool = True) -> AgiResponse:
         """Send one command line as is and return its reply.
 
         ``check`` raises :class:`AgiCommandError` for 5xx replies (:class:`AgiDeadChannel`
         for 511); with ``check=False`` they are returned. ``timeout`` defaults to
-        :attr:`command_timeout` (``None`` = wait forever).
+        :attr:`command_timeout`; ``None`` waits without limit.
         """
         data = encode_command(command)
-        if timeout is None:
+        if timeout is _DEFAULT:
             timeout = self.command_timeout
+        elif timeout is not None and not timeout > 0:
+            raise AgiArgumentError(f"timeout must be > 0 seconds or None: {timeout!r}")
         async with self._lock:
             if self._closed:
                 raise AgiSessionClosed(f"session closed; cannot send {command!r}")
             try:
-                async with asyncio.timeout(timeout):  # no extra task per command (unlike wait_for)
+                if timeout is None:
                     response = await self._exchange(data)
+                elif self._watchdog is not None:
+                    self._deadline = time.monotonic() + timeout
+                    try:
+                        response = await self._exchange(data)
+                    finally:
+                        self._deadline = None
+                else:
+                    async with asyncio.timeout(timeout):
+                        response = await self._exchange(data)
             except TimeoutError:
                 self.abort()
-                raise AgiTimeout(command, timeout) from None
-            except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError) as exc:
+                raise AgiTimeout(command, timeout) from None  # type: ignore[arg-type]
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                if self._timed_out:
+                    raise AgiTimeout(command, timeout) from None  # type: ignore[arg-type]
                 self._closed = True
                 self._assembler.hangup_seen = True
+                self._release()
                 raise AgiHangup(f"connection lost during {command!r}") from exc
             except AgiProtocolError:
                 self.abort()
                 raise
-        if check and response.code == 511:
-            raise AgiDeadChannel(command, response)
         if check and response.code != 200:
+            if response.code == 511:
+                raise AgiDeadChannel(command, response)
             raise AgiCommandError(command, response)
         return response
+
+    async def command(self, verb: str, *args: str, timeout: float | None = _DEFAULT) -> AgiResponse:
+        """Send ``verb`` followed by arguments quoted as needed; 5xx raise."""
+        line = " ".join([verb, *(quote(a) for a in args)])
+        return await self.raw(line, timeout=timeout)
 
     async def _exchange(self, data: bytes) -> AgiResponse:
         self._writer.write(data)
@@ -183,11 +263,6 @@ class AgiSession:
             if response is not None:
                 return response
 
-    async def command(self, verb: str, *args: str, timeout: float | None = None) -> AgiResponse:
-        """Send ``verb`` followed by arguments quoted as needed; 5xx raise."""
-        line = " ".join([verb, *(quote(a) for a in args)])
-        return await self.raw(line, timeout=timeout)
-
     def _media_timeout(self, wait_ms: int | None = None) -> float | None:
         """Timeout for commands that wait for the caller: their own wait plus the base."""
         if wait_ms is not None and wait_ms >= 0 and self.command_timeout is not None:
@@ -200,7 +275,7 @@ class AgiSession:
             raise AgiCommandFailed(command, response)
         return response
 
-    async def _run(self, line: str, *, timeout: float | None = None, fail_negative: bool = True) -> AgiResponse:
+    async def _run(self, line: str, *, timeout: float | None = _DEFAULT, fail_negative: bool = True) -> AgiResponse:
         response = await self.raw(line, timeout=timeout)
         return self._check_failure(line, response) if fail_negative else response
 

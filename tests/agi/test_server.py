@@ -336,3 +336,51 @@ async def test_thousand_concurrent_sessions(serve):
         assert len(outcome.commands) == 10 and outcome.commands[-1] == f"SET VARIABLE DONE {i}"
         assert results[str(i)] == [f"caller-{i}"] + [str(i % 10)] * 7
     assert server.sessions_started == n and server.active_sessions == 0
+
+
+async def test_media_commands_are_not_cut_by_the_command_timeout(serve):
+    """media_timeout=None: a prompt may play longer than command_timeout."""
+    seen = {}
+
+    async def ivr(session: AgiSession) -> None:
+        seen["stream"] = await session.stream_file("custom/long-announcement")
+        with pytest.raises(AgiTimeout):
+            await session.noop()
+
+    async def slow_stream(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(make_env("ivr"))
+        assert (await reader.readline()).startswith(b"STREAM FILE")
+        await asyncio.sleep(0.5)  # longer than command_timeout + one watchdog tick
+        writer.write(b"200 result=0 endpos=96000\n")
+        assert await reader.readline() == b"NOOP\n"  # never answered
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+
+    server = await serve({"ivr": ivr}, command_timeout=0.1, media_timeout=None, watchdog_tick=0.05)
+    await slow_stream(server.bound_port)
+    assert seen == {"stream": (None, 96000)}
+
+
+async def test_session_without_watchdog_uses_its_own_timer():
+    """An AgiSession used outside the server (no watchdog) still times out."""
+    from ivr.agi import AgiEnvironment
+    from ivr.agi.errors import AgiArgumentError
+
+    async def silent(reader, writer):
+        await reader.read()  # never replies
+
+    plain = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = plain.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    env = AgiEnvironment.parse(make_env("ivr"))
+    session = AgiSession(env, reader, writer, command_timeout=0.1)
+    with pytest.raises(AgiArgumentError):
+        await session.raw("NOOP", timeout=0)
+    with pytest.raises(AgiTimeout):
+        await session.raw("NOOP")
+    assert session.closed
+    with pytest.raises(AgiSessionClosed):
+        await session.answer()
+    plain.close()
+    await plain.wait_closed()

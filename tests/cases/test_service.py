@@ -450,3 +450,38 @@ def test_caller_history_newest_first_with_limit(db_session, people):
     new_ticket(db_session, people, caller_number="13911112222")
     assert [t.id for t in service.caller_history(db_session, "13800001234", 2)] == [made[2].id, made[1].id]
     assert service.caller_history(db_session, "", 5) == []
+
+
+def test_two_dispatchers_race_one_wins_one_is_stale(db_factory, people):
+    """Two sessions act on the same version at once; whatever the interleaving, exactly one wins."""
+    import threading
+
+    with db_factory() as s:
+        t = new_ticket(s, people)
+        act(s, t, "register", people["dispatcher"], at=local(2026, 11, 2, 9, 0))
+        version = s.get(Ticket, t.id).version
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def dispatch(department):
+        start.wait()
+        with db_factory() as session:
+            try:
+                service.perform(session, t.id, "dispatch", people["dispatcher"], {"department_code": department},
+                                at=local(2026, 11, 2, 9, 5), expected_version=version,
+                                stage_policy=policy, calendar=CAL)
+                session.commit()
+                outcomes.append("ok")
+            except StaleTicket:
+                session.rollback()
+                outcomes.append("stale")
+
+    threads = [threading.Thread(target=dispatch, args=(d,)) for d in (WATER, GAS)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(outcomes) == ["ok", "stale"]
+    with db_factory() as s:
+        assert [e.action for e in events(s, t)] == ["create", "register", "dispatch"]
+        assert count(s, TicketDeadline) == 1 and count(s, Notification) == 1

@@ -217,3 +217,63 @@ def call_records(data: bytes) -> list[dict]:
         rec["queued"] = snap.queue_joined_at is not None
         out.append(rec)
     return out
+
+
+class AmiTap:
+    """A minimal AMI client for tests: logs in and records every message the simulator sends."""
+
+    def __init__(self, port: int, events: str = "on") -> None:
+        self.port = port
+        self.event_mask = events
+        self.messages: list[Message] = []
+        self.raw = bytearray()
+        self._changed = asyncio.Event()
+        self._n = 0
+
+    async def __aenter__(self) -> "AmiTap":
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.parser = AmiParser()
+        self.task = asyncio.create_task(self._pump())
+        await self.action("Login", Username="hotline", Secret="hotline-secret", Events=self.event_mask)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.task.cancel()
+        self.writer.close()
+
+    async def _pump(self) -> None:
+        while True:
+            data = await self.reader.read(65536)
+            if not data:
+                self._changed.set()
+                return
+            self.raw += data
+            self.messages.extend(self.parser.feed(data))
+            self._changed.set()
+
+    async def wait_for(self, pred, timeout: float = 10.0) -> Message:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while True:
+            for m in self.messages:
+                if pred(m):
+                    return m
+            left = end - loop.time()
+            if left <= 0 or self.task.done():
+                raise AssertionError("message not seen")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    async def action(self, name: str, *pairs: tuple[str, str], **fields: str) -> Message:
+        self._n += 1
+        aid = f"{name.lower()}-{self._n}"
+        headers = [("Action", name)] + list(pairs) + [(k, v) for k, v in fields.items()] + [("ActionID", aid)]
+        self.writer.write(Message(headers).encode())
+        await self.writer.drain()
+        return await self.wait_for(lambda m: m.is_response and m.get("ActionID") == aid)
+
+    def events(self, name: str | None = None) -> list[Message]:
+        return [m for m in self.messages if m.is_event and (name is None or m.name == name)]

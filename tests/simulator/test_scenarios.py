@@ -1,0 +1,160 @@
+"""Simulated callers, district lines and agents driving the simulator's dialplan engine."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter, defaultdict
+
+import pytest
+
+from ivr.replay import replay_bytes
+from ivr.simulator import CallerScript, Endpoint, PbxSimulator
+from sim_driver import AmiTap, free_port
+
+FAST = 50  # simulated seconds per real second
+
+
+def sim(**kw) -> PbxSimulator:
+    kw.setdefault("agi_address", ("127.0.0.1", free_port()))
+    kw.setdefault("speed", FAST)
+    return PbxSimulator(**kw)
+
+
+def lifecycle_ok(tap: AmiTap) -> None:
+    """Every channel: Newchannel first, exactly one Hangup, and Hangup last."""
+    per: dict[str, list[str]] = defaultdict(list)
+    for m in tap.events():
+        ch = m.get("Channel")
+        if ch and m.name not in ("Cdr", "CoreShowChannel", "Status", "QueueEntry", "ChannelHungup", "CEL"):
+            per[ch].append(m.name)
+    for ch, names in per.items():
+        assert names[0] == "Newchannel", (ch, names)
+        assert names.count("Hangup") == 1, (ch, names)
+        assert names[-1] == "Hangup", (ch, names)
+
+
+async def test_caller_chooses_district_line_over_sip_trunk() -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        call = await s.place_call("13800000000", "12319", CallerScript().wait(3).press("1"), caller_name="张三")
+        await call.wait_ended(10)
+        await s.wait_idle(5)
+        choice = await tap.wait_for(lambda m: m.name == "UserEvent" and m.get("UserEvent") == "IVRChoice")
+        assert choice.get("Digit") == "1"
+        dial_end = await tap.wait_for(lambda m: m.name == "DialEnd" and m.get("Channel") == call.name)
+        assert dial_end.get("DialStatus") == "ANSWER"
+        await tap.wait_for(lambda m: m.name == "Hangup" and m.get("Channel") == call.name)
+    lifecycle_ok(tap)
+    calls = replay_bytes(bytes(tap.raw))
+    assert len(calls) == 1
+    rec = calls[0]
+    assert rec.caller == "13800000000" and rec.caller_name == "张三" and rec.dialed == "12319"
+    assert rec.digits == "1"
+    assert [t.dial_status for t in rec.transfers] == ["ANSWER"]
+
+
+DIAL_PLAN = {
+    "contexts": {
+        "in": {
+            "_X.": [
+                "Answer()",
+                "Dial(SIP/${EXTEN},4)",
+                "UserEvent(DialResult,Status: ${DIALSTATUS})",
+                "Hangup()",
+            ]
+        }
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "endpoint, expected",
+    [
+        (Endpoint("answer", answer_after=1, talk_time=1), "ANSWER"),
+        (Endpoint("busy"), "BUSY"),
+        (Endpoint("noanswer"), "NOANSWER"),
+        (Endpoint("congestion"), "CONGESTION"),
+        (None, "CHANUNAVAIL"),
+    ],
+)
+async def test_district_line_outcomes_set_dialstatus(endpoint, expected) -> None:
+    async with sim(dialplan=DIAL_PLAN, inbound_context="in") as s, AmiTap(s.bound_port) as tap:
+        if endpoint is not None:
+            s.add_endpoint("150101", endpoint)
+        call = await s.place_call("13900000000", "150101")
+        await call.wait_ended(10)
+        await s.wait_idle(5)
+        if expected == "ANSWER":
+            # the line hangs up after its talk time: Dial returns and the caller is hung up (no 'g')
+            await tap.wait_for(lambda m: m.name == "DialEnd" and m.get("DialStatus") == "ANSWER")
+            assert not [m for m in tap.events("UserEvent") if m.get("UserEvent") == "DialResult"]
+        else:
+            ev = await tap.wait_for(lambda m: m.name == "UserEvent" and m.get("UserEvent") == "DialResult")
+            assert ev.get("Status") == expected
+    lifecycle_ok(tap)
+
+
+async def test_many_concurrent_callers() -> None:
+    rng = random.Random(7)
+    n = 40
+    async with sim(speed=100) as s, AmiTap(s.bound_port) as tap:
+        scripts = []
+        for i in range(n):
+            digit = rng.choice("1234")
+            scripts.append((f"1380000{i:04d}", digit))
+        calls = await asyncio.gather(*[
+            s.place_call(num, "12319", CallerScript().wait(rng.uniform(2, 4)).press(d)) for num, d in scripts
+        ])
+        await asyncio.gather(*[c.wait_ended(30) for c in calls])
+        await s.wait_idle(10)
+    lifecycle_ok(tap)
+    choices = Counter(m.get("Digit") for m in tap.events("UserEvent") if m.get("UserEvent") == "IVRChoice")
+    assert choices == Counter(d for _, d in scripts)
+    records = {r.caller: r for r in replay_bytes(bytes(tap.raw))}
+    assert set(records) == {num for num, _ in scripts}
+    for num, d in scripts:
+        assert records[num].digits == d
+
+
+@pytest.mark.parametrize("hangup_at", [0, 0.5, 1.5, 2.5, 3.1, 4, 5.5, 6.5, 7.5, 9, 11, 14, 30])
+@pytest.mark.parametrize("digit", ["1", "2", "3", "4"])
+async def test_caller_hangs_up_at_any_step(hangup_at: float, digit: str) -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        if hangup_at > 3:
+            script = CallerScript().wait(3).press(digit).wait(hangup_at - 3)
+        else:
+            script = CallerScript().wait(hangup_at)
+        call = await s.place_call("13700000000", "12319", script.hangup())
+        await call.wait_ended(20)
+        await s.wait_idle(10)
+        assert not s.pbx.channels
+    lifecycle_ok(tap)
+    assert len(replay_bytes(bytes(tap.raw))) == 1
+
+
+async def test_queue_abandon_when_caller_hangs_up_while_waiting() -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        await tap.action("QueuePause", Interface="Local/200@queue-agents/n", Paused="true", Queue="test")
+        call = await s.place_call("13600000000", "12319", CallerScript().wait(3).press("2").wait(8).hangup())
+        await call.wait_ended(20)
+        await s.wait_idle(5)
+        ab = await tap.wait_for(lambda m: m.name == "QueueCallerAbandon")
+        assert ab.get("Queue") == "test" and ab.get("Position") == "1"
+        leave = await tap.wait_for(lambda m: m.name == "QueueCallerLeave")
+        assert leave.get("Count") == "0"
+        status = await tap.action("QueueStatus", Queue="test")
+        assert status.get("EventList") == "start"
+        params = await tap.wait_for(lambda m: m.name == "QueueParams" and m.get("ActionID") == status.get("ActionID"))
+        assert params.get("Abandoned") == "1" and params.get("Calls") == "0"
+    lifecycle_ok(tap)
+
+
+async def test_queue_agent_answers_and_completes() -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        call = await s.place_call("13500000000", "12319", CallerScript().wait(3).press("2"))
+        await call.wait_ended(30)
+        await s.wait_idle(5)
+        names = [m.name for m in tap.events() if m.name.startswith(("QueueCaller", "Agent"))]
+        assert names == ["QueueCallerJoin", "AgentCalled", "QueueCallerLeave", "AgentConnect", "AgentComplete"]
+    rec = replay_bytes(bytes(tap.raw))[0]
+    assert rec.queue == "test" and rec.agent

@@ -560,9 +560,9 @@ class AmiClient:
             pending.on_response(msg)
             return
         self.stats["events"] += 1
-        aid = msg.action_id
-        if aid is not None:
-            pending = self._pending.get(aid)
+        if self._pending:  # only then can an event belong to an action
+            aid = msg.action_id
+            pending = self._pending.get(aid) if aid is not None else None
             if pending is not None and pending.takes(msg):
                 return
         self._queue.put_nowait(msg)

@@ -68,6 +68,7 @@ class AmiParser:
             raise ValueError("max_line and max_message must be positive")
         self.max_line = max_line
         self.max_message = max_message
+        self._fast_limit = min(max_line, max_message)
         #: The banner line (``Asterisk Call Manager/9.0.0``) once received.
         self.banner: str | None = None
         #: Messages dropped because they broke a size limit.
@@ -103,17 +104,55 @@ class AmiParser:
             return []
         buf = self._buf
         buf += data
+        mv = bytes(buf)
         out: list[Message] = []
-        end = buf.rfind(b"\n")
-        if end < 0:
-            self._check_partial()
-            return out
-        lines = bytes(buf[:end]).split(b"\n")
-        del buf[: end + 1]
-        for raw in lines:
-            self._line(raw, out)
+        pos = 0
+        n = len(mv)
+        line = self._line
+        fast = self._fast_block
+        while pos < n:
+            if not (
+                self._expect_banner or self._headers or self._follows or self._discarding or self._mid_line
+            ):
+                # fast path: a whole CRLF-framed message at once
+                end = mv.find(b"\r\n\r\n", pos)
+                if end >= 0 and fast(mv, pos, end, out):
+                    pos = end + 4
+                    continue
+            # line by line: banner, legacy Follows, LF-only, odd or oversized input
+            nl = mv.find(b"\n", pos)
+            if nl < 0:
+                break
+            line(mv[pos:nl], out)
+            pos = nl + 1
+        del buf[:pos]
         self._check_partial()
         return out
+
+    def _fast_block(self, mv: bytes, pos: int, end: int, out: list[Message]) -> bool:
+        """Parse ``mv[pos:end]`` as one plain message; False = use the line path."""
+        if end - pos > self._fast_limit:
+            return False
+        text = mv[pos:end].decode("utf-8", "replace")
+        lines = text.split("\r\n")
+        if text.count("\n") != len(lines) - 1:
+            return False  # a bare LF inside: let the line path frame it
+        headers: list[tuple[str, str]] = []
+        append = headers.append
+        for ln in lines:
+            if not ln:
+                continue  # extra blank lines before the message
+            key, sep, value = ln.partition(":")
+            if not sep or not key or key != key.strip():
+                return False
+            append((key, value[1:] if value[:1] == " " else value))
+        if not headers:
+            return True
+        first_key, first_value = headers[0]
+        if first_key.lower() == "response" and first_value.strip().lower() == "follows":
+            return False
+        out.append(Message(headers))
+        return True
 
     def reset(self) -> None:
         """Forget all state (for a new connection)."""

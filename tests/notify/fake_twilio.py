@@ -77,6 +77,7 @@ class FakeTwilio:
         self.auth_token = auth_token or secrets.token_hex(16)
         self.messages: list[ReceivedMessage] = []
         self.requests: list[dict] = []          # every request seen (path, status answered)
+        self.invalid: set[str] = set()          # well-formed but not assignable numbers → 21211
         self.unsubscribed: set[str] = set()     # numbers that texted STOP → 21610
         self.blocked_prefixes: set[str] = set()  # geo permissions off → 21408
         self.delay = 0.0                         # seconds to wait before answering
@@ -156,7 +157,7 @@ class FakeTwilio:
             return self._error(400, 21603)
         if not body:
             return self._error(400, 21602)
-        if not _E164.match(to):
+        if not _E164.match(to) or to in self.invalid:
             return self._error(400, 21211, to=to)
         if any(to.startswith(p) for p in self.blocked_prefixes):
             return self._error(400, 21408, to=to)

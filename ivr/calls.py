@@ -86,7 +86,7 @@ from .events import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CallTracker", "message_time", "is_local_one"]
+__all__ = ["CallTracker", "message_time", "parse_pbx_time", "is_local_one"]
 
 UNKNOWN_CID = {"", "<unknown>", "unknown"}
 _DIGITS = re.compile(r"^[0-9*#]{1,2}$")  # a menu key; longer numbers are Goto targets
@@ -129,7 +129,8 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
-def _parse_local_time(text: str, tz: tzinfo) -> datetime | None:
+def parse_pbx_time(text: str, tz: tzinfo = timezone.utc) -> datetime | None:
+    """``2026-11-27 17:07:23[.ffffff]`` in the PBX zone ``tz``, or epoch seconds -> aware UTC."""
     text = text.strip()
     if not text:
         return None
@@ -166,7 +167,7 @@ def message_time(msg: Message, tz: tzinfo = timezone.utc) -> datetime | None:
             except ValueError:
                 continue
     if msg.name.lower() == "cel":
-        return _parse_local_time(msg.get("EventTime", "") or "", tz)
+        return parse_pbx_time(msg.get("EventTime", "") or "", tz)
     return None
 
 

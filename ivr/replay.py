@@ -21,7 +21,7 @@ from typing import Any
 
 from .ami.messages import Message
 from .ami.protocol import parse_stream
-from .calls import CallTracker, _parse_local_time, message_time
+from .calls import CallTracker, parse_pbx_time, message_time
 from .events import CallEnded, CallSnapshot, CallStarted
 
 __all__ = ["replay_bytes", "replay_messages", "capture_times", "snapshot_to_json"]
@@ -32,7 +32,7 @@ def _stamp(msg: Message, tz: tzinfo) -> datetime | None:
     if own is not None:
         return own
     if msg.name.lower() == "cdr":
-        return _parse_local_time(msg.get("EndTime", "") or "", tz)
+        return parse_pbx_time(msg.get("EndTime", "") or "", tz)
     return None
 
 

@@ -8,7 +8,6 @@ from Asterisk sets :attr:`AgiSession.hung_up` and the real reply is still read.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +31,6 @@ from ivr.agi.protocol import (
     quote,
     word,
 )
-
-log = logging.getLogger(__name__)
 
 DEFAULT_COMMAND_TIMEOUT = 10.0
 #: Upper bound for commands whose duration depends on the caller or on media length.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 import pytest
 from agi_peer import make_env, run_peer
@@ -301,6 +302,8 @@ def test_router_validation():
 async def test_thousand_concurrent_sessions(serve):
     n = 1000
     inside = 0
+    threads_before = threading.active_count()
+    peak_threads: list[int] = []
     all_inside = asyncio.Event()
     results: dict[str, list] = {}
 
@@ -312,6 +315,7 @@ async def test_thousand_concurrent_sessions(serve):
         if inside == n:
             all_inside.set()
         await asyncio.wait_for(all_inside.wait(), 60)  # every session is open at the same time
+        peak_threads.append(threading.active_count())
         got = [await session.get_variable("WHO")]
         for _ in range(7):
             got.append(await session.wait_for_digit(1000))
@@ -336,6 +340,7 @@ async def test_thousand_concurrent_sessions(serve):
         assert len(outcome.commands) == 10 and outcome.commands[-1] == f"SET VARIABLE DONE {i}"
         assert results[str(i)] == [f"caller-{i}"] + [str(i % 10)] * 7
     assert server.sessions_started == n and server.active_sessions == 0
+    assert max(peak_threads) <= threads_before  # no thread per session
 
 
 async def test_media_commands_are_not_cut_by_the_command_timeout(serve):

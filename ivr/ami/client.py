@@ -26,7 +26,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -43,6 +43,7 @@ __all__ = [
     "ConnectedHook",
     "IDEMPOTENT_ACTIONS",
     "NEVER_REPLAY",
+    "backoff_delays",
 ]
 
 EventHandler = Callable[[Message], Union[Awaitable[None], None]]
@@ -160,6 +161,19 @@ class _Pending:
             self.future.exception()  # mark retrieved: nobody may be awaiting any more
 
 
+def backoff_delays(
+    initial: float, factor: float, maximum: float, jitter: float, rng: random.Random | None = None
+) -> Iterator[float]:
+    """Reconnect delays: ``initial * factor**n`` capped at ``maximum``, each
+    multiplied by a random factor in ``[1 - jitter, 1 + jitter]`` so that many
+    clients restarted together do not reconnect in lock-step."""
+    rng = rng or random.Random()
+    delay = initial
+    while True:
+        yield delay * (1 + rng.uniform(-jitter, jitter))
+        delay = min(maximum, delay * factor)
+
+
 def _events_header(events: bool | str | Iterable[str]) -> str:
     if events is True:
         return "on"
@@ -261,6 +275,7 @@ class AmiClient:
             "handler_errors": 0,
             "unmatched_responses": 0,
             "ping_failures": 0,
+            "reconnect_failures": 0,
         }
         self.banner: str | None = None
 
@@ -662,9 +677,11 @@ class AmiClient:
             await self._teardown(None, notify=False)
             if self._closing or not self.reconnect:
                 return
-            delay = self.backoff_initial
+            delays = backoff_delays(
+                self.backoff_initial, self.backoff_factor, self.backoff_max, self.backoff_jitter
+            )
             while not self._closing:
-                wait = delay * (1 + random.uniform(-self.backoff_jitter, self.backoff_jitter))
+                wait = next(delays)
                 log.info("AMI: reconnecting to %s:%s in %.2fs", self.host, self.port, wait)
                 await asyncio.sleep(wait)
                 try:
@@ -672,8 +689,8 @@ class AmiClient:
                 except asyncio.CancelledError:
                     raise
                 except (AmiError, OSError) as exc:
+                    self.stats["reconnect_failures"] += 1
                     log.warning("AMI: reconnect failed: %s", exc)
-                    delay = min(self.backoff_max, delay * self.backoff_factor)
                     continue
                 break
             else:

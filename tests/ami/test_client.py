@@ -625,3 +625,33 @@ async def test_keepalive_does_not_kill_a_blocking_sync_originate():
         await client.close(logoff=False)
         srv.close()
         await srv.wait_closed()
+
+
+def test_backoff_delays_grow_exponentially_with_bounded_jitter():
+    import itertools
+    import random
+
+    from ivr.ami.client import backoff_delays
+
+    plain = list(itertools.islice(backoff_delays(0.5, 2.0, 30.0, 0.0), 9))
+    assert plain == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    jittered = list(itertools.islice(backoff_delays(0.5, 2.0, 30.0, 0.25, random.Random(7)), 200))
+    for got, base in zip(jittered, plain + [30.0] * 200):
+        assert base * 0.75 <= got <= base * 1.25
+    assert len({round(x, 6) for x in jittered[10:]}) > 1  # jitter actually varies
+
+
+async def test_reconnect_keeps_trying_until_the_server_returns():
+    server = await start(None)
+    port = server.port
+    client = client_for(server, backoff_initial=0.02, backoff_max=0.05)
+    await client.connect()
+    await server.kill()
+    await wait_until(lambda: client.stats["reconnect_failures"] >= 3)
+    assert not client.connected
+    server2 = FakeAmi(None)
+    await server2.start(port)
+    await wait_until(lambda: client.connected)
+    assert server2.logins == 1
+    await client.close()
+    await server2.kill()

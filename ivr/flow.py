@@ -254,7 +254,7 @@ class IvrFlow:
         found: list[Prompt] = [self.welcome]
         if self.business_hours.mode != "always":
             found.append(self.after_hours.prompt)
-        if any(o.action is Action.DISTRICT_TRANSFER for _, o in options):
+        if self.districts:  # the district context serves menus and AMI Redirects alike
             found.append(self.transfer_failed.prompt)
         for menu in self.menus:
             found += [menu.prompt, menu.invalid_prompt, menu.timeout_prompt]

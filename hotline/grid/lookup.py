@@ -4,22 +4,25 @@
 >>> index.locate_point(118.9556, 42.2696).codes      # ('150402', '150402001', '150402001001')
 >>> index.locate_address("红山区西屯街道和平社区").status   # 'matched'
 
-The index is an immutable snapshot (one shapely ``STRtree`` over every unit that has a
-polygon, plus a name table); :meth:`GridIndex.rebuild` builds a new snapshot and swaps it in
+The index is an immutable snapshot (one shapely ``STRtree`` per level over the units that
+have a polygon, queried deepest level first, plus a name table); :meth:`GridIndex.rebuild` builds a new snapshot and swaps it in
 atomically, so concurrent lookups always see one whole grid, old or new.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+import numpy as np
 import shapely
 from shapely import STRtree
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
 LEVEL_NAMES = {1: "district", 2: "street", 3: "community", 4: "grid"}
 
@@ -125,10 +128,17 @@ class _Alias:
 
 
 @dataclass(frozen=True)
-class _Snapshot:
+class _Level:
+    """One STRtree per level: most points are answered by one query on the deepest level."""
+
     tree: STRtree
     placements: list[Placement]      # by tree index
-    rank: list[int]                  # by tree index: lower wins (deeper level, then smaller code)
+    rank: list[int]                  # by tree index: position in code order (boundary tie-break)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    levels: tuple[_Level, ...]       # deepest level first
     by_code: dict[str, Placement]
     aliases: tuple[_Alias, ...]
     unit_count: int
@@ -194,32 +204,78 @@ def _build(units: Iterable[UnitLike], version: int) -> _Snapshot:
             chain.append(refs[parent])
             parent = parents[parent]
         by_code[code] = Placement(tuple(reversed(chain)))
-    geoms, placements, order = [], [], []
-    for u in units:
-        code = str(u.code)
-        if u.geometry is None or code not in by_code or by_code[code].unit.code != code:
-            continue
-        try:
-            geom = shape(u.geometry)
-        except Exception as exc:  # shapely raises several types for bad GeoJSON
-            problems.append(f"unit {code}: bad geometry: {exc}")
-            continue
-        if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty or not geom.is_valid:
-            problems.append(f"unit {code}: geometry must be a valid, non-empty (Multi)Polygon")
-            continue
-        geoms.append(geom)
-        placements.append(by_code[code])
-        order.append((-u.level, code))
+    per_level: dict[int, list[tuple[str, Any]]] = {}
+    with_shape = [(u.level, str(u.code), u.geometry) for u in units
+                  if u.geometry is not None and str(u.code) in by_code]
+    for (level, code, _), geom in zip(with_shape, _shapes([g for _, _, g in with_shape], problems,
+                                                           [c for _, c, _ in with_shape])):
+        if geom is not None:
+            per_level.setdefault(level, []).append((code, geom))
     if problems:
         shown = "; ".join(problems[:20]) + (f"; … {len(problems) - 20} more" if len(problems) > 20 else "")
         raise GridLookupError(f"invalid grid: {shown}")
-    ranking = sorted(range(len(order)), key=order.__getitem__)
-    rank = [0] * len(order)
-    for position, i in enumerate(ranking):
-        rank[i] = position
-    shapely.prepare(geoms)   # prepare up front: lazy preparation from several threads would race
+    levels = []
+    for level in sorted(per_level, reverse=True):
+        items = per_level[level]
+        geoms = [g for _, g in items]
+        order = sorted(range(len(items)), key=lambda i: items[i][0])
+        rank = [0] * len(items)
+        for position, i in enumerate(order):
+            rank[i] = position
+        shapely.prepare(geoms)   # prepare up front: lazy preparation from several threads would race
+        levels.append(_Level(STRtree(geoms), [by_code[c] for c, _ in items], rank))
     aliases = tuple(a for p in by_code.values() for a in _aliases(p.unit))
-    return _Snapshot(STRtree(geoms), placements, rank, by_code, aliases, len(refs), version)
+    return _Snapshot(tuple(levels), by_code, aliases, len(refs), version)
+
+
+_POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+
+
+def _shapes(geometries: list[Any], problems: list[str], codes: list[str]) -> list[Any]:
+    """Shapely geometries for GeoJSON mappings (or shapely geometries), checked in bulk.
+
+    Bad entries are reported in ``problems`` and come back as ``None``.
+    """
+    out: list[Any] = [None] * len(geometries)
+    done: set[int] = set()
+    # Fast path: simple GeoJSON polygons (one ring) built in two vectorised GEOS calls.
+    simple = [i for i, g in enumerate(geometries) if isinstance(g, Mapping) and g.get("type") == "Polygon"
+              and isinstance(g.get("coordinates"), list) and len(g["coordinates"]) == 1]
+    try:
+        coords: list[Any] = []
+        index: list[int] = []
+        for k, i in enumerate(simple):
+            ring = geometries[i]["coordinates"][0]
+            coords.extend(ring)
+            index.extend([k] * len(ring))
+        if simple:
+            rings = shapely.linearrings(np.asarray(coords, dtype=float), indices=np.asarray(index))
+            for i, g in zip(simple, shapely.polygons(rings).tolist()):
+                out[i] = g
+            done = set(simple)
+    except Exception:   # malformed coordinates somewhere: the slow path names the unit
+        out = [None] * len(geometries)
+        done = set()
+    for i, g in enumerate(geometries):
+        if i in done:
+            continue
+        if isinstance(g, BaseGeometry):
+            out[i] = g
+            continue
+        try:
+            out[i] = shapely.from_geojson(json.dumps(g)) if isinstance(g, Mapping) else shape(g)
+        except Exception as exc:  # GEOS and shapely raise several types for bad GeoJSON
+            problems.append(f"unit {codes[i]}: bad geometry: {exc}")
+    present = [i for i, g in enumerate(out) if g is not None]
+    arr = np.array([out[i] for i in present], dtype=object)
+    if len(arr):
+        ok = (np.isin(shapely.get_type_id(arr), [int(t) for t in _POLYGONAL])
+              & ~shapely.is_empty(arr) & shapely.is_valid(arr))
+        for i, good in zip(present, ok.tolist()):
+            if not good:
+                problems.append(f"unit {codes[i]}: geometry must be a valid, non-empty (Multi)Polygon")
+                out[i] = None
+    return out
 
 
 class GridIndex:
@@ -274,13 +330,14 @@ class GridIndex:
         if not (isinstance(lon, (int, float)) and isinstance(lat, (int, float))
                 and math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
             raise GridLookupError(f"not a WGS-84 point: lon={lon!r}, lat={lat!r}")
-        snap = self._snap
-        hits = snap.tree.query(shapely.Point(lon, lat), predicate="intersects")
-        if len(hits) == 0:
-            return None
-        if len(hits) == 1:
-            return snap.placements[hits[0]]
-        return snap.placements[min(hits.tolist(), key=snap.rank.__getitem__)]
+        point = shapely.Point(lon, lat)
+        for level in self._snap.levels:
+            hits = level.tree.query(point, predicate="intersects")
+            if len(hits) == 1:
+                return level.placements[hits[0]]
+            if len(hits):
+                return level.placements[min(hits.tolist(), key=level.rank.__getitem__)]
+        return None
 
     # --- addresses ------------------------------------------------------------------------------
 

@@ -238,3 +238,24 @@ def test_no_unit_named(sample_index, text):
 def test_address_must_be_text(sample_index):
     with pytest.raises(GridLookupError, match="text"):
         sample_index.locate_address(None)
+
+
+def test_multipolygons_and_polygons_with_holes_are_honoured():
+    """The bulk path handles simple polygons; other shapes go through GeoJSON one by one."""
+    multi = {"type": "MultiPolygon", "coordinates": [square(0, 0, 1, 1)["coordinates"],
+                                                     square(5, 5, 6, 6)["coordinates"]]}
+    holed = {"type": "Polygon", "coordinates": [square(10, 10, 13, 13)["coordinates"][0],
+                                                square(11, 11, 12, 12)["coordinates"][0]]}
+    index = GridIndex.from_units([Cell("100000", "飞地区", 1, None, "district", multi),
+                                  Cell("200000", "环形区", 1, None, "district", holed)])
+    assert index.locate_point(5.5, 5.5).unit.code == "100000"
+    assert index.locate_point(3.0, 3.0) is None
+    assert index.locate_point(10.5, 10.5).unit.code == "200000"
+    assert index.locate_point(11.5, 11.5) is None            # inside the hole
+
+
+def test_malformed_coordinates_name_the_unit():
+    cells = [Cell("100000", "甲区", 1, None, "district", square(0, 0, 1, 1)),
+             Cell("200000", "乙区", 1, None, "district", {"type": "Polygon", "coordinates": [[[0, 0], "x"]]})]
+    with pytest.raises(GridLookupError, match="unit 200000: bad geometry"):
+        GridIndex.from_units(cells)

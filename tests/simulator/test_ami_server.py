@@ -1,0 +1,172 @@
+"""AMI server behaviour of the simulator: login variants, event masks, bad input, CLI output, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+
+import pytest
+
+from ivr.ami.messages import Message
+from ivr.ami.protocol import AmiParser, parse_stream
+from ivr.simulator import PbxSimulator
+from sim_driver import FIXTURES, AmiTap, free_port
+
+
+def sim(**kw) -> PbxSimulator:
+    kw.setdefault("agi_address", ("127.0.0.1", free_port()))
+    kw.setdefault("speed", 50)
+    kw.setdefault("login_failure_delay", 0.05)
+    return PbxSimulator(**kw)
+
+
+async def raw_session(port: int, payload: bytes, read_timeout: float = 2.0) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(payload)
+    await writer.drain()
+    data = b""
+    try:
+        while True:
+            chunk = await asyncio.wait_for(reader.read(65536), read_timeout)
+            if not chunk:
+                break
+            data += chunk
+    except asyncio.TimeoutError:
+        pass
+    writer.close()
+    return data
+
+
+async def test_banner_is_first_line_without_blank_line() -> None:
+    async with sim() as s:
+        data = await raw_session(s.bound_port, b"Action: Logoff\r\n\r\n")
+    assert data.startswith(b"Asterisk Call Manager/9.0.0\r\nResponse: Goodbye\r\n")
+    assert data.endswith(b"Message: Thanks for all the fish.\r\n\r\n")
+
+
+async def test_md5_challenge_login() -> None:
+    async with sim() as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.bound_port)
+        parser = AmiParser()
+        writer.write(b"Action: Challenge\r\nAuthType: MD5\r\nActionID: c1\r\n\r\n")
+        msgs: list[Message] = []
+        while not msgs:
+            msgs += parser.feed(await reader.read(4096))
+        challenge = msgs[0]
+        assert [k for k, _ in challenge.headers] == ["Response", "ActionID", "Challenge"]
+        key = hashlib.md5((challenge["Challenge"] + "hotline-secret").encode()).hexdigest()
+        writer.write(f"Action: Login\r\nAuthType: MD5\r\nUsername: hotline\r\nKey: {key}\r\nEvents: off\r\nActionID: l1\r\n\r\n".encode())
+        msgs = []
+        while not msgs:
+            msgs += parser.feed(await reader.read(4096))
+        assert msgs[0].name == "Success" and msgs[0]["Message"] == "Authentication accepted"
+        writer.close()
+
+
+async def test_failed_login_closes_connection() -> None:
+    async with sim() as s:
+        data = await raw_session(s.bound_port, (FIXTURES / "08a_login_failure.sent").read_bytes(), read_timeout=5)
+    assert data == (FIXTURES / "08a_login_failure.txt").read_bytes()
+
+
+async def test_event_mask_filters_classes() -> None:
+    async with sim() as s, AmiTap(s.bound_port, events="call,user") as tap, AmiTap(s.bound_port, events="off") as quiet:
+        call = await s.place_call("13800000001", "12319")
+        await call.wait_ended(10)
+        await tap.wait_for(lambda m: m.name == "Hangup" and m.get("Channel") == call.name)
+        privileges = {m.get("Privilege") for m in tap.events()}
+        assert privileges <= {"call,all", "user,all"}
+        assert any(m.name == "UserEvent" for m in tap.events())
+        assert not any(m.name in ("Newexten", "VarSet", "Cdr") for m in tap.events())
+        assert quiet.events() == []
+        resp = await quiet.action("Events", EventMask="on")
+        assert resp.get("Events") == "On"
+
+
+async def test_garbage_and_oversized_input_do_not_crash() -> None:
+    async with sim() as s:
+        junk = b"\x00\xff\xfegarbage without colon\r\n\r\n" + b"X" * 200_000 + b"\r\n\r\n" + b"Action:\r\n\r\n"
+        await raw_session(s.bound_port, junk, read_timeout=0.5)
+        async with AmiTap(s.bound_port) as tap:
+            pong = await tap.action("Ping")
+            assert pong.get("Ping") == "Pong"
+            bad = await tap.action("Originate", Channel="NoSlash")
+            assert bad.name == "Error"
+            bad = await tap.action("Originate", Channel="Local/s@hold", Application="Wait", Priority="x")
+            assert bad.get("Message") == "Invalid priority"
+
+
+async def test_command_output_like_asterisk_20() -> None:
+    want = {m.get("ActionID"): m for m in parse_stream((FIXTURES / "07_command_core_show_channels.txt").read_bytes())}
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        await tap.action("Originate", Channel="Local/s@hold", Application="Wait", Data="20", Async="true",
+                         CallerID='"X" <0907000007>')
+        await tap.wait_for(lambda m: m.name == "Newexten" and m.get("Application") == "Wait")
+        got = {}
+        for i, cmd in enumerate(["core show channels", "core show channels concise", "core show version",
+                                 "core show nosuchthing", "queue show test", "sip show peers"], start=2):
+            got[f"command-{i}"] = await tap.action("Command", Command=cmd)
+    for aid, m in got.items():
+        ref = want[aid]
+        assert (m.name, m.get("Message")) == (ref.name, ref.get("Message")), aid
+        assert len(m.getall("Output")) == len(ref.getall("Output")), aid
+    lines = got["command-2"].getall("Output")
+    assert lines[0] == want["command-2"].getall("Output")[0]
+    seq = re.compile(r"-[0-9a-f]{8};")
+    for mine, ref in zip(lines[1:3], want["command-2"].getall("Output")[1:3]):
+        assert seq.sub("-#;", mine) == seq.sub("-#;", ref)
+    assert lines[3:5] == ["2 active channels", "1 active call"]
+    concise = got["command-3"].getall("Output")
+    assert [len(line.split("!")) for line in concise] == [14, 14]
+    assert concise[0].split("!")[1:8] == ["hold", "s", "2", "Up", "Wait", "60", "0907000007"]
+    assert got["command-5"].getall("Output") == want["command-5"].getall("Output")
+    assert got["command-7"].getall("Output") == want["command-7"].getall("Output")
+    assert got["command-4"]["Output"].startswith("Asterisk 20.20.1 built by root @ vm on a x86_64 running Linux on ")
+
+
+async def test_stop_hangs_up_calls_and_closes_port() -> None:
+    s = sim()
+    async with s:
+        port = s.bound_port
+        async with AmiTap(port) as tap:
+            call = await s.place_call("13800000002", "12319")
+            await tap.wait_for(lambda m: m.name == "Newexten" and m.get("Application") == "WaitExten")
+    assert call.ended
+    assert not s.pbx.channels
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_redirect_both_legs_and_blind_transfer() -> None:
+    plan = {
+        "contexts": {
+            "in": {"12319": ["Answer()", "Dial(SIP/agent1,10,g)", "UserEvent(AfterDial,Status: ${DIALSTATUS})", "Hangup()"]},
+            "park": {"s": ["Answer()", "UserEvent(Parked,Channel: ${CHANNEL})", "Wait(60)"]},
+            "district": {"_X.": ["UserEvent(District,Exten: ${EXTEN})", "Dial(SIP/street${EXTEN},10)", "Hangup()"]},
+        }
+    }
+    from ivr.simulator import Endpoint
+
+    async with sim(dialplan=plan, inbound_context="in") as s, AmiTap(s.bound_port) as tap:
+        s.add_endpoint("agent1", Endpoint("answer", answer_after=1, talk_time=None))
+        s.add_endpoint("street55", Endpoint("answer", answer_after=1, talk_time=2))
+        call = await s.place_call("13800000003", "12319")
+        enter = await tap.wait_for(lambda m: m.name == "BridgeEnter" and m.get("Channel", "").startswith("SIP/agent1"))
+        agent = enter["Channel"]
+        resp = await tap.action("BlindTransfer", Channel=agent, Context="district", Exten="55")
+        assert resp.get("Message") == "Transfer succeeded"
+        bt = await tap.wait_for(lambda m: m.name == "BlindTransfer")
+        assert bt.get("TransfereeChannel") == call.name and bt.get("Extension") == "55"
+        ev = await tap.wait_for(lambda m: m.name == "UserEvent" and m.get("UserEvent") == "District")
+        assert ev.get("Channel") == call.name
+        await call.wait_ended(10)
+        await s.wait_idle(5)
+        # dual redirect of two parked calls
+        a = await s.place_call("13800000004", "s", context="park")
+        b = await s.place_call("13800000005", "s", context="park")
+        await tap.wait_for(lambda m: m.get("UserEvent") == "Parked" and m.get("Channel") == b.name)
+        r = await tap.action("Redirect", Channel=a.name, ExtraChannel=b.name, Context="district", Exten="55", Priority="1")
+        assert r.get("Message") == "Dual Redirect successful"
+        for c in (a, b):
+            await tap.wait_for(lambda m, c=c: m.get("UserEvent") == "District" and m.get("Channel") == c.name)

@@ -52,7 +52,13 @@ message mark) → the last serving outcome, agent (``AgentConnect``) or transfer
 (an answered district/dial transfer, a successful blind/attended transfer) →
 self-served mark → abandoned if it joined a queue → failed if never answered →
 failed if the last transfer attempt failed → self-served if the caller made a menu
-choice → abandoned.
+choice → abandoned. A blind/attended transfer whose line then fails does not count.
+
+Resync after an AMI reconnect: ``begin_resync()``, ``resync_channel(row)`` for each
+``CoreShowChannel``, ``end_resync()``. Calls whose citizen channel (or every
+channel) is no longer listed end as ``ended_while_disconnected``; listed channels of
+unknown conversations are adopted (``CallStarted(adopted=True)``, started ``Duration``
+ago). ``max_live_calls`` caps live calls: the oldest is ended the same way.
 """
 
 from __future__ import annotations

@@ -224,7 +224,7 @@ class AgiSession:
             except TimeoutError:
                 self.abort()
                 raise AgiTimeout(command, timeout) from None  # type: ignore[arg-type]
-            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            except (OSError, asyncio.IncompleteReadError) as exc:  # reset, EOF, broken pipe
                 if self._timed_out:
                     raise AgiTimeout(command, timeout) from None  # type: ignore[arg-type]
                 self._closed = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from agi_peer import make_env, run_peer
 
@@ -181,3 +183,18 @@ async def test_gosub_trying_line_is_skipped(serve):
 
     _, value = await drive(serve, script, always(b"100 result=0 Trying...\n200 result=0\n"))
     assert value.code == 200 and value.result == 0
+
+
+async def test_concurrent_commands_on_one_session_are_serialised(serve):
+    """Two tasks of one script never interleave command and reply on the wire."""
+
+    async def script(s: AgiSession):
+        names = [f"V{i}" for i in range(20)]
+        return await asyncio.gather(*(s.get_variable(n) for n in names))
+
+    def respond(command: str) -> bytes:
+        return f"200 result=1 (value-of-{command.split()[-1]})\n".encode()
+
+    result, values = await drive(serve, script, respond)
+    assert values == [f"value-of-V{i}" for i in range(20)]
+    assert sorted(result.commands) == sorted(f"GET VARIABLE V{i}" for i in range(20))

@@ -485,3 +485,26 @@ def test_two_dispatchers_race_one_wins_one_is_stale(db_factory, people):
     with db_factory() as s:
         assert [e.action for e in events(s, t)] == ["create", "register", "dispatch"]
         assert count(s, TicketDeadline) == 1 and count(s, Notification) == 1
+
+
+def test_void_stops_the_running_stage_and_closes(db_session, people):
+    t = new_ticket(db_session, people)
+    t = act(db_session, t, "register", people["dispatcher"], at=local(2026, 11, 2, 9, 0))
+    t = act(db_session, t, "dispatch", people["dispatcher"], {}, at=local(2026, 11, 2, 9, 5))
+    t = act(db_session, t, "void", people["supervisor"], {"reason": "测试工单"}, at=local(2026, 11, 2, 9, 10))
+    assert t.state == "voided" and t.closed_at == local(2026, 11, 2, 9, 10)
+    assert deadline(db_session, t, "签收").completed_at == local(2026, 11, 2, 9, 10)
+    assert events(db_session, t)[-1].data["deadlines"][0]["overdue"] is False
+
+
+def test_the_same_event_never_enqueues_twice(db_session, people):
+    t = new_ticket(db_session, people)
+    t = act(db_session, t, "reject", people["agent"], {"reason": "不属于城建服务范围"}, at=local(2026, 11, 2, 9, 0))
+    assert count(db_session, Notification) == 1
+    event = events(db_session, t)[-1]
+    from hotline.cases.workflow import Action, TicketState, Transition
+    replay = Transition(Action.REJECT, TicketState.RECEIVED, TicketState.REJECTED, event.note, {},
+                        notify=("caller",))
+    service._enqueue(db_session, t, event, replay)
+    db_session.commit()
+    assert count(db_session, Notification) == 1

@@ -341,6 +341,21 @@ class AgiSession:
             raise AgiCommandFailed(line, response, f"no such application: {application}")
         return response.result or 0
 
+    async def gosub(self, context: str, extension: str, priority: int | str = 1, *args: str) -> int:
+        """Run a dialplan subroutine and come back (Asterisk answers ``100 Trying`` first)."""
+        line = f"GOSUB {word(context, 'context')} {word(extension, 'extension')} {word(str(priority), 'priority')}"
+        if args:
+            line += f" {quote(','.join(args))}"
+        response = await self._run(line, timeout=self._media_timeout())
+        return response.result or 0
+
+    async def set_music(self, on: bool, moh_class: str | None = None) -> None:
+        """Start or stop music on hold for the caller (while the script looks something up)."""
+        line = f"SET MUSIC {'on' if on else 'off'}"
+        if moh_class is not None:
+            line += f" {word(moh_class, 'music class')}"
+        await self._run(line, fail_negative=False)
+
     async def stream_file(self, name: str, escape_digits: str = "", offset: int | None = None) -> tuple[str | None, int | None]:
         """Play a prompt; returns (digit pressed or None, endpos)."""
         line = f"STREAM FILE {word(name, 'file name')} {_escape_digits(escape_digits)}"

@@ -179,10 +179,21 @@ async def test_raw_without_check_returns_error_replies(serve):
 
 async def test_gosub_trying_line_is_skipped(serve):
     async def script(s: AgiSession):
-        return await s.raw("GOSUB sub-lookup s 1")
+        return [await s.raw("GOSUB sub-lookup s 1"), await s.gosub("sub-lookup", "s", 1, "150402", "井 盖")]
 
-    _, value = await drive(serve, script, always(b"100 result=0 Trying...\n200 result=0\n"))
-    assert value.code == 200 and value.result == 0
+    result, value = await drive(serve, script, always(b"100 result=0 Trying...\n200 result=0 Gosub complete\n"))
+    assert value[0].code == 200 and value[0].result == 0 and value[0].text == "result=0 Gosub complete"
+    assert value[1] == 0
+    assert result.commands == ["GOSUB sub-lookup s 1", 'GOSUB sub-lookup s 1 "150402,井 盖"']
+
+
+async def test_set_music(serve):
+    async def script(s: AgiSession):
+        await s.set_music(True, "default")
+        await s.set_music(False)
+
+    result, _ = await drive(serve, script, always(b"200 result=0\n"))
+    assert result.commands == ["SET MUSIC on default", "SET MUSIC off"]
 
 
 async def test_concurrent_commands_on_one_session_are_serialised(serve):

@@ -44,6 +44,11 @@ class PermanentFailure(SendFailure):
     """Do not retry: the message can never be delivered as addressed."""
 
 
+def mask_number(number: str) -> str:
+    """``+8613800001234`` → ``+86138****1234`` for logs (callers' numbers are personal data)."""
+    return number[:-8] + "****" + number[-4:] if len(number) >= 11 else "****"
+
+
 @runtime_checkable
 class SmsGateway(Protocol):
     def send(self, to: str, body: str) -> SendResult:
@@ -71,5 +76,5 @@ class LogGateway:
         provider_id = f"log-{uuid.uuid4().hex}"
         with self._lock:
             self.sent.append(LoggedSms(to=to, body=body, provider_id=provider_id, at=utcnow()))
-        self._log.info("SMS to %s (%s): %s", to, provider_id, body)
+        self._log.info("SMS to %s (%s): %s", mask_number(to), provider_id, body)
         return SendResult(provider_id=provider_id, status="logged")

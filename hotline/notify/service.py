@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
@@ -122,7 +123,7 @@ def enqueue(
             number = normalise_phone(to)
         except InvalidPhoneNumber as exc:
             status, error = FAILED, f"invalid number: {exc}"
-            log.warning("SMS %s for ticket %s: %s", template, ticket_id, exc)
+            log.warning("SMS %s for ticket %s not queued: recipient number refused", template, ticket_id)
 
     row = Notification(
         channel="sms", to=number[:40], template=template[:60], body=body, ticket_id=ticket_id,
@@ -156,10 +157,11 @@ class SendCounts:
     retried: int = 0   # temporary failure, another attempt is scheduled
     failed: int = 0    # permanent failure or attempts exhausted
     lost: int = 0      # claim expired and the row was taken over before we finished
+    released: int = 0  # claimed but handed back unsent: the batch ran out of lease time
 
     @property
     def claimed(self) -> int:
-        return self.sent + self.retried + self.failed + self.lost
+        return self.sent + self.retried + self.failed + self.lost + self.released
 
 
 @dataclass(frozen=True)
@@ -211,14 +213,41 @@ class OutboxSender:
         return nominal * self.rng.uniform(1 - self.jitter, 1 + self.jitter)
 
     def send_due(self, now: datetime | None = None) -> SendCounts:
-        """Send every row due at ``now`` (one batch); never raises for gateway errors."""
+        """Send every row due at ``now`` (one batch); never raises for gateway errors.
+
+        A slow carrier must not let the lease of the last rows of a batch run out while
+        earlier rows are being sent (another sender would send them again): once half
+        the lease has passed (real time), the rest of the batch is handed back unsent.
+        """
         real_clock = now is None
         now = now or utcnow()
         counts = SendCounts()
-        for claim in self._claim(now):
+        started = time.monotonic()
+        budget = self.lease.total_seconds() / 2
+        claims = self._claim(now)
+        for i, claim in enumerate(claims):
+            if time.monotonic() - started > budget:
+                counts.released += self._release(claims[i:], now)
+                break
             outcome = self._send_one(claim, now, utcnow() if real_clock else now)
             setattr(counts, outcome, getattr(counts, outcome) + 1)
         return counts
+
+    def _release(self, claims: list[_Claim], now: datetime) -> int:
+        """Undo unsent claims (only those still ours): due again at ``now``, attempt not counted."""
+        released = 0
+        with self.sessions() as session, session.begin():
+            for claim in claims:
+                done = session.execute(
+                    update(Notification)
+                    .where(Notification.id == claim.id, Notification.status == PENDING,
+                           Notification.attempts == claim.attempts)
+                    .values(attempts=claim.attempts - 1, next_attempt_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                released += done.rowcount
+        log.info("SMS sender ran out of lease time: %d claimed messages handed back", len(claims))
+        return released
 
     def _claim(self, now: datetime) -> list[_Claim]:
         with self.sessions() as session, session.begin():

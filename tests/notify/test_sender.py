@@ -219,3 +219,19 @@ def test_two_concurrent_senders_never_send_twice(db_factory, fake, twilio):
         assert {r.status for r in rows} == {"sent"} and {r.attempts for r in rows} == {1}
         assert {r.provider_id for r in rows} == {m.sid for m in fake.messages}
         assert s.scalar(select(func.count()).select_from(Notification)) == 40
+
+
+def test_a_slow_carrier_hands_back_the_rest_of_the_batch(db_factory, fake, twilio):
+    """Half the lease is the time budget of one batch; unsent claims go back, due at once."""
+    ids = queue(db_factory, 5)
+    fake.delay = 0.15  # each request takes at least this long; the budget is 0.1 s
+    sender = OutboxSender(db_factory, twilio, batch=5, lease=timedelta(seconds=0.2))
+    counts = sender.send_due(T0)
+    assert (counts.sent, counts.released, counts.claimed) == (1, 4, 5)
+    rows = [row(db_factory, i) for i in ids]
+    assert [r.status for r in rows].count("sent") == 1
+    back = [r for r in rows if r.status == "pending"]
+    assert len(back) == 4 and all(r.attempts == 0 and r.next_attempt_at == T0 for r in back)
+    fake.delay = 0
+    assert OutboxSender(db_factory, twilio).send_due(T0).sent == 4
+    assert len(fake.messages) == 5 and len({m.body for m in fake.messages}) == 5

@@ -78,6 +78,7 @@ class Channel:
     hanging_up: bool = False
     owner: asyncio.Task | None = None
     in_pbx: bool = False
+    hangup_source_dialplan: bool = False
     redirect_to: tuple[str, str, int] | None = None
     cdr_userfield: str = ""
     cdr_lastapp: str = ""

@@ -610,6 +610,7 @@ async def _congestion(it: Interpreter, chan: Channel, args: str) -> int:
 
 @app("Hangup")
 async def _hangup(it: Interpreter, chan: Channel, args: str) -> int:
+    chan.hangup_source_dialplan = True
     try:
         chan.hangup_cause = int(args) if args.strip() else 16
     except ValueError:

@@ -81,6 +81,21 @@ class Pbx:
     def chan_event(self, event: str, chan: Channel, *extra: tuple[str, str], cls: str = "call") -> None:
         self.emit(event, cls, chan.snapshot() + list(extra))
 
+    def cel(self, chan: Channel, name: str, *, app: str = "", appdata: str = "", extra: str = "") -> None:
+        """A Channel Event Logging record (cel_manager), as the transcripts show them."""
+        self.emit(
+            "CEL",
+            "call",
+            [
+                ("EventName", name), ("AccountCode", chan.accountcode), ("CallerIDnum", chan.cid_num),
+                ("CallerIDname", chan.cid_name), ("CallerIDani", ""), ("CallerIDrdnis", ""), ("CallerIDdnid", chan.dnid),
+                ("Exten", chan.exten), ("Context", chan.context), ("Channel", chan.name), ("Application", app),
+                ("AppData", appdata), ("EventTime", fmt_time(self.clock.now())), ("AMAFlags", "DOCUMENTATION"),
+                ("UniqueID", chan.uniqueid), ("LinkedID", chan.linkedid), ("Userfield", chan.cdr_userfield),
+                ("Peer", ""), ("PeerAccount", ""), ("Extra", extra),
+            ],
+        )
+
     def spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
@@ -132,6 +147,7 @@ class Pbx:
         )
         self._register(chan)
         self.chan_event("Newchannel", chan)
+        self.cel(chan, "CHAN_START")
         return chan
 
     def new_local_pair(
@@ -201,10 +217,12 @@ class Pbx:
         if chan.gone or chan.is_up:
             return
         chan.answered_at = self.clock.now()
+        self.cel(chan, "ANSWER", app=chan.app, appdata=chan.appdata)
         self.set_state(chan, UP)
         peer = chan.local_peer
         if peer is not None and chan.local_half == 2 and not peer.gone and not peer.is_up:
             peer.answered_at = chan.answered_at
+            self.cel(peer, "ANSWER", app=peer.app, appdata=peer.appdata)
             self.set_state(peer, UP)
             self._signal(peer, "answer")
         else:
@@ -369,8 +387,13 @@ class Pbx:
             self.chan_event("HangupRequest", peer, ("Cause", str(cause)))
         chan.gone = True
         self.chan_event("Hangup", chan, ("Cause", str(cause)), ("Cause-txt", cause_text(cause)))
+        source = "dialplan/builtin" if chan.in_pbx and chan.hangup_source_dialplan else ""
+        self.cel(chan, "HANGUP", extra=f'{{"hangupcause":{cause},"hangupsource":"{source}","dialstatus":""}}')
+        self.cel(chan, "CHAN_END")
         self._cdr(chan)
         self.channels.pop(chan.name, None)
+        if not any(c.linkedid == chan.linkedid for c in self.channels.values()):
+            self.cel(chan, "LINKEDID_END")
         chan.ended.set()
         if peer_alive:
             self.request_hangup(peer, cause)

@@ -103,6 +103,8 @@ def enqueue(
     when there is no recipient at all (``to`` empty: withheld caller ID, unit without a
     mobile on file). A malformed number or a template fault gives a ``failed`` row.
     """
+    if dedup_key is not None and len(dedup_key) > 160:
+        raise ValueError(f"dedup_key longer than 160 characters: {dedup_key[:40]!r}…")
     if not (to or "").strip():
         log.info("SMS %s for ticket %s not queued: no recipient number", template, ticket_id)
         return None
@@ -147,6 +149,33 @@ def enqueue(
 
 def _by_dedup_key(session: Session, key: str) -> Notification | None:
     return session.scalars(select(Notification).where(Notification.dedup_key == key)).first()
+
+
+class CannotRequeue(ValueError):
+    pass
+
+
+def requeue(session: Session, notification_id: int, *, now: datetime | None = None) -> Notification:
+    """Send a ``failed`` message again (e.g. after credentials were fixed): attempts restart.
+
+    Refused (:class:`CannotRequeue`) for rows that are not failed, have no text (template
+    fault) or whose number can never receive SMS. In the caller's transaction.
+    """
+    row = session.get(Notification, notification_id, with_for_update=True)
+    if row is None:
+        raise CannotRequeue(f"no notification {notification_id}")
+    if row.status != FAILED:
+        raise CannotRequeue(f"notification {notification_id} is {row.status}, not failed")
+    if not row.body:
+        raise CannotRequeue(f"notification {notification_id} has no text: {row.last_error}")
+    try:
+        row.to = normalise_phone(row.to)
+    except InvalidPhoneNumber as exc:
+        raise CannotRequeue(f"notification {notification_id}: {exc}") from None
+    row.status, row.attempts, row.next_attempt_at = PENDING, 0, now or utcnow()
+    row.last_error = f"requeued after: {row.last_error}"[:2000]
+    session.flush()
+    return row
 
 
 # -- sending -------------------------------------------------------------------------

@@ -159,3 +159,9 @@ def test_summary_counts_and_lists_failures(db_session):
     assert s.oldest_due_at == NOW
     assert [f.to for f in s.recent_failures] == ["0476-8234567"]
     assert "landline" in s.recent_failures[0].last_error
+
+
+def test_overlong_dedup_key_is_a_programming_error(db_session):
+    with pytest.raises(ValueError, match="dedup_key longer than 160"):
+        enqueue(db_session, to="13800001234", template="ticket_created", context={"number": NUMBER},
+                dedup_key="k" * 161)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from hotline.notify.gateways import LogGateway
 from hotline.notify.models import Notification
-from hotline.notify.service import OutboxSender, enqueue, summary
+from hotline.notify.service import CannotRequeue, OutboxSender, enqueue, requeue, summary
 from hotline.notify.twilio_gateway import TwilioGateway, TwilioSettings
 
 from .fake_twilio import FakeTwilio
@@ -235,3 +235,27 @@ def test_a_slow_carrier_hands_back_the_rest_of_the_batch(db_factory, fake, twili
     fake.delay = 0
     assert OutboxSender(db_factory, twilio).send_due(T0).sent == 4
     assert len(fake.messages) == 5 and len({m.body for m in fake.messages}) == 5
+
+
+def test_requeue_a_failed_message_after_fixing_credentials(db_factory, fake, twilio):
+    [nid] = queue(db_factory)
+    wrong = TwilioGateway(TwilioSettings(account_sid=fake.account_sid, auth_token="wrong",
+                                         from_=SENDER, base_url=fake.base_url))
+    assert OutboxSender(db_factory, wrong, max_attempts=1).send_due(T0).failed == 1
+    later = T0 + timedelta(hours=1)
+    with db_factory() as s, s.begin():
+        n = requeue(s, nid, now=later)
+        assert (n.status, n.attempts) == ("pending", 0) and "20003" in n.last_error
+    assert OutboxSender(db_factory, twilio).send_due(later).sent == 1
+    assert row(db_factory, nid).provider_id == fake.messages[0].sid
+
+
+def test_requeue_refuses_what_can_never_be_sent(db_factory):
+    with db_factory() as s, s.begin():
+        landline = enqueue(s, to="0476-8234567", template="ticket_created", context={"number": "N"}).id
+        broken = enqueue(s, to="13800001234", template="ticket_closed", context={"number": "N"}).id
+        pending = enqueue(s, to="13800001234", template="ticket_created", context={"number": "N"}).id
+    for nid, reason in [(landline, "landline"), (broken, "no text"), (pending, "not failed"), (9999, "no notification")]:
+        with db_factory() as s, s.begin():
+            with pytest.raises(CannotRequeue, match=reason):
+                requeue(s, nid)

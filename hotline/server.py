@@ -43,6 +43,9 @@ def build_state(settings: Settings) -> AppState:
     with sessions() as s, s.begin():
         log.info("routing rules applied: %s", sync_rules(s, rules))
     state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules)
-    state.telephony = "off"
-    log.warning("telephony not started: the AMI controller and PBX simulator are not wired into serve yet")
+    from hotline.telephony import TelephonyService
+
+    telephony = TelephonyService(settings, sessions)
+    state.services.append(telephony)
+    state.telephony = telephony.mode
     return state

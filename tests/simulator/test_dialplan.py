@@ -1,0 +1,106 @@
+"""Dialplan as data: parsing extensions.conf, expressions, and the applications the hotline uses."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.simulator import CallerScript, PbxSimulator, default_dialplan
+from ivr.simulator.conf import ConfError, Dialplan, parse_extensions_conf, parse_queues_conf, pattern_matches
+from ivr.simulator.expressions import evaluate, split_args, substitute
+from sim_driver import FIXTURES, AmiTap, free_port
+
+
+def test_fixture_dialplan_parses_into_contexts_and_labels() -> None:
+    dp = parse_extensions_conf((FIXTURES / "extensions.conf.used").read_text())
+    assert dp.globals == {"IVR_USE_AGI": "yes", "IVR_AGI_URL": "agi://127.0.0.1:4573/ivr"}
+    s = dp.find("ivr-12319", "s")
+    assert [st.app for st in s.steps][:3] == ["NoOp", "Answer", "Set"]
+    assert s.label("menu") == 10 and s.step(11).app == "WaitExten" and s.step(11).args == "5"
+    assert dp.find("district-lines", "100").name == "_X."
+    assert dp.find("district-lines", "operator").name == "operator"
+    assert dp.find("queue-agents", "200").name == "_2XX"
+    assert dp.find("queue-agents", "300") is None
+    assert dp.find("nosuch", "s") is None
+    assert parse_queues_conf((FIXTURES / "queues.conf.used").read_text())["test"].members[0].name == "Agent200"
+
+
+def test_default_dialplan_is_the_fixture_dialplan() -> None:
+    want = parse_extensions_conf((FIXTURES / "extensions.conf.used").read_text())
+    assert default_dialplan() == want
+
+
+@pytest.mark.parametrize(
+    "pattern, exten, ok",
+    [("_X.", "1", False), ("_X.", "12", True), ("_2XX", "200", True), ("_2XX", "300", False), ("_NXX", "199", False),
+     ("_1[3-9]X", "150", True), ("_X!", "1", True), ("_X!", "", False), ("12319", "12319", True), ("12319", "1231", False)],
+)
+def test_pattern_matching(pattern: str, exten: str, ok: bool) -> None:
+    assert pattern_matches(pattern, exten) is ok
+
+
+def test_bad_conf_is_reported_with_line() -> None:
+    with pytest.raises(ConfError, match="line 2"):
+        parse_extensions_conf("[ctx]\nsame => n,NoOp()\n")
+
+
+def test_dialplan_from_dict() -> None:
+    dp = Dialplan.from_dict({"globals": {"A": "1"}, "contexts": {"c": {"s": ["Answer()", {"app": "Wait", "args": "1", "label": "w"}]}}})
+    assert dp.find("c", "s").label("w") == 2 and dp.globals == {"A": "1"}
+
+
+@pytest.mark.parametrize(
+    "expr, value",
+    [('"yes" != "yes"', "0"), ('"no" != "yes"', "1"), ("3 >= 1 & 3 <= 4", "1"), ("5 >= 1 & 5 <= 4", "0"),
+     ("2+3*4", "14"), ("(2+3)*4", "20"), ("7 / 2", "3"), ("7 % 4", "3"), ("!0", "1"), ('"" = ""', "1"), ("", "")],
+)
+def test_expressions(expr: str, value: str) -> None:
+    assert evaluate(expr) == value
+
+
+def test_substitution_nested_and_substrings() -> None:
+    vars_ = {"A": "hello", "B": "A", "N": "13800000000"}
+    resolve = lambda name: vars_.get(name, "")  # noqa: E731
+    assert substitute("${${B}} world", resolve) == "hello world"
+    assert substitute("${N:0:3}-${N:-4}", resolve) == "138-0000"
+    assert substitute('$["${A}" = "hello"]?x', resolve) == "1?x"
+    assert substitute("${MISSING}|", resolve) == "|"
+    assert substitute("${unterminated", resolve) == "${unterminated"
+    assert split_args('a,"b,c",IF($[1]?x:y),d') == ["a", '"b,c"', "IF($[1]?x:y)", "d"]
+
+
+READ_PLAN = """
+[in]
+exten => s,1,Answer()
+ same => n,Read(CODE,custom/enter-code,4,,2,3)
+ same => n,UserEvent(ReadDone,Code: ${CODE},Status: ${READSTATUS})
+ same => n,Record(msg-${UNIQUEID}.wav,3,20,k)
+ same => n,UserEvent(Recorded,File: ${RECORDED_FILE},Status: ${RECORD_STATUS})
+ same => n,Set(GLOBAL(LAST)=${CODE})
+ same => n,Hangup(21)
+"""
+
+
+async def test_read_record_and_hangup_cause() -> None:
+    async with PbxSimulator(dialplan=READ_PLAN, inbound_context="in", speed=50, agi_address=("127.0.0.1", free_port())) as s:
+        async with AmiTap(s.bound_port) as tap:
+            call = await s.place_call("13800000009", "s", CallerScript().wait(1.5).press("0427").wait(2).press("#"))
+            await call.wait_ended(15)
+            done = await tap.wait_for(lambda m: m.get("UserEvent") == "ReadDone")
+            assert (done.get("Code"), done.get("Status")) == ("0427", "OK")
+            rec = await tap.wait_for(lambda m: m.get("UserEvent") == "Recorded")
+            assert rec.get("Status") == "DTMF" and rec.get("File").startswith("msg-hotline-test-")
+            hang = await tap.wait_for(lambda m: m.name == "Hangup" and m.get("Channel") == call.name)
+            assert (hang.get("Cause"), hang.get("Cause-txt")) == ("21", "Call Rejected")
+            got = await tap.action("Getvar", Variable="GLOBAL(LAST)")
+            assert got.get("Value") == "0427"
+
+
+async def test_invalid_digit_goes_to_i_and_back_to_menu() -> None:
+    async with PbxSimulator(speed=50, agi_address=("127.0.0.1", free_port())) as s, AmiTap(s.bound_port) as tap:
+        call = await s.place_call("13800000010", "12319", CallerScript().wait(3).press("9").wait(4).press("3"))
+        await call.wait_ended(15)
+        inv = await tap.wait_for(lambda m: m.get("UserEvent") == "IVRInvalid")
+        assert inv.get("Digit") == "9"
+        choice = await tap.wait_for(lambda m: m.get("UserEvent") == "IVRChoice")
+        assert choice.get("Digit") == "3"
+        await tap.wait_for(lambda m: m.name == "Newexten" and m.get("Context") == "ivr-branch-info" and m.get("Application") == "Playback")

@@ -262,7 +262,7 @@ class AmiClient:
         self._conn_tasks: list[asyncio.Task] = []
         self._supervisor: asyncio.Task | None = None
         self._dispatcher: asyncio.Task | None = None
-        self._queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[list[Message] | None] = asyncio.Queue()
         self._lost: asyncio.Event = asyncio.Event()
         self._last_rx = 0.0
 
@@ -546,8 +546,10 @@ class AmiClient:
                 if not data:
                     break
                 self._last_rx = time.monotonic()
-                for msg in parser.feed(data):
-                    self._route(msg)
+                route = self._route
+                batch = [msg for msg in parser.feed(data) if route(msg)]
+                if batch:  # one queue operation per read, not per event
+                    self._queue.put_nowait(batch)
                 if self._banner is not None and not self._banner.done() and parser.banner:
                     self._banner.set_result(parser.banner)
         except asyncio.CancelledError:
@@ -559,7 +561,8 @@ class AmiClient:
             error = exc
         self._connection_lost(error)
 
-    def _route(self, msg: Message) -> None:
+    def _route(self, msg: Message) -> bool:
+        """Resolve replies to actions; True when ``msg`` goes to the event handlers."""
         if self._banner is not None and not self._banner.done():
             # a server that sends no banner: accept the first message as the start
             self._banner.set_result(self._parser.banner or "")  # type: ignore[union-attr]
@@ -571,40 +574,37 @@ class AmiClient:
             if pending is None:
                 self.stats["unmatched_responses"] += 1
                 log.debug("AMI: response for unknown ActionID %r dropped", aid)
-                return
+                return False
             pending.on_response(msg)
-            return
+            return False
         self.stats["events"] += 1
         if self._pending:  # only then can an event belong to an action
             aid = msg.action_id
             pending = self._pending.get(aid) if aid is not None else None
             if pending is not None and pending.takes(msg):
-                return
-        self._queue.put_nowait(msg)
+                return False
+        return True
 
     async def _dispatch_loop(self) -> None:
         queue = self._queue
         while True:
-            msg = await queue.get()
-            if msg is None:
+            batch = await queue.get()
+            if batch is None:
                 return
-            handlers = self._handlers.get(msg.name.lower())
-            if handlers:
-                for h in list(handlers):
-                    await self._call_handler(h, msg)
-            for h in list(self._catch_all):
-                await self._call_handler(h, msg)
-
-    async def _call_handler(self, handler: EventHandler, msg: Message) -> None:
-        try:
-            result = handler(msg)
-            if result is not None and asyncio.iscoroutine(result):
-                await result
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.stats["handler_errors"] += 1
-            log.exception("AMI: event handler %r failed on %s", handler, msg.name)
+            by_name = self._handlers
+            catch_all = self._catch_all
+            for msg in batch:
+                named = by_name.get(msg.name.lower())
+                for handler in [*named, *catch_all] if named else list(catch_all):
+                    try:
+                        result = handler(msg)
+                        if result is not None and asyncio.iscoroutine(result):
+                            await result
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        self.stats["handler_errors"] += 1
+                        log.exception("AMI: event handler %r failed on %s", handler, msg.name)
 
     async def _keepalive(self) -> None:
         assert self.ping_interval

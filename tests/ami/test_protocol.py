@@ -63,7 +63,7 @@ def test_fixture_counts_match_independent_block_count(name):
 
 
 @pytest.mark.parametrize("name", FIXTURE_IDS)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_fixture_parses_identically_under_any_chunking(name, data):
     raw = FIXTURE_DATA[name]
@@ -206,7 +206,7 @@ def test_multiple_blank_lines_between_messages():
 
 
 @given(st.binary(max_size=4000))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 def test_garbage_never_crashes(blob):
     p = AmiParser(max_line=256, max_message=2048)
     msgs = p.feed(blob)
@@ -218,7 +218,7 @@ def test_garbage_never_crashes(blob):
 
 
 @given(st.lists(st.sampled_from([b"Event: A", b"K: v", b"", b"\xff\xfe", b"Response: Follows", b"--END COMMAND--", b"x" * 300, b"junk"]), max_size=60), st.data())
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 def test_structured_garbage_chunking_invariant(lines, data):
     raw = b"\r\n".join(lines) + b"\r\n"
     whole = AmiParser(max_line=256, max_message=1024, expect_banner=False).feed(raw)

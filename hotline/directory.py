@@ -25,6 +25,7 @@ def work_calendar(rules: Rules) -> WorkCalendar:
         office_hours=[(s.start, s.end) for s in cal.office_hours],
         extra_holidays=frozenset(cal.extra_holidays),
         extra_workdays=frozenset(cal.extra_workdays),
+        local_years=frozenset(cal.local_years),
     )
 
 

@@ -82,7 +82,8 @@ class Router:
         if not self._by_code:
             raise RoutingError("没有任何分类：无法路由")
         if calendar is None and rules.calendar.holiday_source == "chinese_calendar":
-            calendar = WorkCalendar(rules.calendar.timezone, extra_holidays=rules.calendar.extra_holidays,
+            calendar = WorkCalendar(rules.calendar.timezone, local_years=rules.calendar.local_years,
+                                    extra_holidays=rules.calendar.extra_holidays,
                                     extra_workdays=rules.calendar.extra_workdays)
         self.calendar = calendar
         self._keywords = {rule.id: [(k, _norm(k)) for k in rule.match.keywords] for rule in rules.routing.rules}

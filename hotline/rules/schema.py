@@ -192,6 +192,9 @@ class Calendar(_Model):
     office_hours: DaySpans = Field(min_length=1)
     extra_holidays: tuple[date, ...] = ()
     extra_workdays: tuple[date, ...] = ()
+    # Years whose official schedule the operator enters by hand (extra_holidays/extra_workdays)
+    # before the chinesecalendar package knows them; weekends are rest days there otherwise.
+    local_years: tuple[Annotated[int, Field(ge=2000, le=2100)], ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> Calendar:

@@ -67,3 +67,17 @@ def test_business_hours_follow_the_rules(rules):
     assert not is_open(wd, cal, datetime(2026, 11, 29, 10, 0, tzinfo=SH))      # Sunday
     assert not is_open(wd, cal, datetime(2026, 10, 1, 10, 0, tzinfo=SH))       # 国庆
     assert is_open(wd, cal, datetime(2026, 10, 10, 10, 0, tzinfo=SH))          # 调休 Saturday
+
+
+def test_operator_entered_year_extends_the_calendar(rules):
+    from datetime import date
+
+    from hotline.sla.calendar import CalendarNotCovered
+
+    cal = work_calendar(rules)
+    with pytest.raises(CalendarNotCovered, match="2027"):
+        cal.is_workday(date(2027, 1, 4))
+    cal2 = rules.calendar.model_copy(update={"local_years": (2027,), "extra_holidays": (date(2027, 1, 1),)})
+    cal = work_calendar(rules.model_copy(update={"calendar": cal2}))
+    assert cal.is_workday(date(2027, 1, 4)) and not cal.is_workday(date(2027, 1, 1))
+    assert not cal.is_workday(date(2027, 1, 2))  # a Saturday

@@ -52,6 +52,33 @@ class UnitLike(Protocol):
     geometry: Mapping[str, Any] | None
 
 
+@dataclass(frozen=True)
+class StoredUnit:
+    """A ``grid_units`` row as the index needs it (see :func:`load_units`)."""
+
+    code: str
+    name: str
+    level: int
+    parent_code: str | None
+    kind: str
+    geometry: Mapping[str, Any] | None
+
+
+def load_units(session: Any) -> list[StoredUnit]:
+    """Every ``GridUnit`` row with its parent's code, for :meth:`GridIndex.from_loader`."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import aliased
+
+    from hotline.grid.models import GridUnit
+
+    parent = aliased(GridUnit)
+    rows = session.execute(
+        select(GridUnit.code, GridUnit.name, GridUnit.level, parent.code, GridUnit.kind, GridUnit.polygon)
+        .outerjoin(parent, GridUnit.parent_id == parent.id).order_by(GridUnit.code)
+    )
+    return [StoredUnit(*row) for row in rows]
+
+
 class GridLookupError(ValueError):
     """The units given to the index are inconsistent, or a lookup argument is invalid."""
 
@@ -294,6 +321,16 @@ class GridIndex:
     def from_loader(cls, loader: Callable[[], Iterable[UnitLike]]) -> GridIndex:
         """An index whose :meth:`rebuild` (without arguments) calls ``loader`` again."""
         return cls(loader(), loader=loader)
+
+    @classmethod
+    def from_database(cls, session_factory: Callable[[], Any]) -> GridIndex:
+        """An index over the ``grid_units`` table; :meth:`rebuild` re-reads it."""
+
+        def loader() -> list[StoredUnit]:
+            with session_factory() as session:
+                return load_units(session)
+
+        return cls.from_loader(loader)
 
     def rebuild(self, units: Iterable[UnitLike] | None = None) -> None:
         """Replace the grid; lookups running meanwhile finish on the old one.

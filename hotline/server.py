@@ -42,10 +42,19 @@ def build_state(settings: Settings) -> AppState:
 
     with sessions() as s, s.begin():
         log.info("routing rules applied: %s", sync_rules(s, rules))
-    state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules)
+    from hotline.directory import work_calendar
+    from hotline.routing.factory import router_from_db
+    from hotline.sla.policy import stage_policy_from_rules
+    from ivr.bus import EventBus
+
+    with sessions() as s:
+        router = router_from_db(s, rules)
+    state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules, router=router,
+                     calendar=work_calendar(rules), stage_policy=stage_policy_from_rules(rules),
+                     bus=EventBus())
     from hotline.telephony import TelephonyService
 
-    telephony = TelephonyService(settings, sessions)
+    telephony = TelephonyService(settings, sessions, state.bus)
     state.services.append(telephony)
     state.telephony = telephony.mode
     return state

@@ -31,6 +31,10 @@ class AppState:
     sessions: sessionmaker[Session]
     rules: Any = None                      # hotline.rules.schema.Rules once loaded
     rules_error: str | None = None
+    router: Any = None                     # hotline.routing.service.Router (rules + grid + categories)
+    calendar: Any = None                   # hotline.sla.calendar.WorkCalendar from the rules
+    stage_policy: Any = None               # hotline.sla.policy.StagePolicy from the rules
+    bus: Any = None                        # ivr.bus.EventBus shared with telephony
     telephony: str = "off"                 # "asterisk", "simulator" or "off"
     services: list[Any] = field(default_factory=list)  # started with the app, stopped with it
     routers: list[Any] = field(default_factory=list)   # extra APIRouters mounted by the server

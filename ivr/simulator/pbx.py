@@ -199,7 +199,7 @@ class Pbx:
         if chan is None:
             self.globals[name] = value
             if emit:
-                self.emit("VarSet", "dialplan", [("Channel", "none"), ("Variable", name), ("Value", value)])
+                self.emit("VarSet", "dialplan", [("Channel", "none"), ("Uniqueid", "none"), ("Variable", name), ("Value", value)])
             return
         chan.variables[name] = value
         if emit:
@@ -211,6 +211,11 @@ class Pbx:
             return
         chan.state = state
         self.chan_event("Newstate", chan)
+        if state == UP and chan.tech == "Local":
+            self.device_state(chan, "INUSE")
+
+    def device_state(self, chan: Channel, state: str) -> None:
+        self.emit("DeviceStateChange", "call", [("Device", chan.device()), ("State", state)])
 
     def answer(self, chan: Channel) -> None:
         """Answer ``chan``; for a Local ``;2`` this answers the ``;1`` half too."""
@@ -391,6 +396,8 @@ class Pbx:
         self.cel(chan, "HANGUP", extra=f'{{"hangupcause":{cause},"hangupsource":"{source}","dialstatus":""}}')
         self.cel(chan, "CHAN_END")
         self._cdr(chan)
+        if chan.tech == "Local" and chan.answered_at is not None:
+            self.device_state(chan, "NOT_INUSE")
         self.channels.pop(chan.name, None)
         if not any(c.linkedid == chan.linkedid for c in self.channels.values()):
             self.cel(chan, "LINKEDID_END")

@@ -55,3 +55,27 @@ async def test_call_tracker_sees_the_same_calls(name: str) -> None:
     async with make_sim() as sim:
         _, _, raw = await drive(sim, name)
     assert call_records(raw) == call_records((FIXTURES / f"{name}.txt").read_bytes())
+
+
+def _layouts(msgs) -> dict[tuple[str, str], set[tuple[str, ...]]]:
+    out: dict[tuple[str, str], set[tuple[str, ...]]] = {}
+    for m in msgs:
+        key = (m.kind, m.name if m.is_event else (m.get("ActionID") or "").rsplit("-", 1)[0])
+        out.setdefault(key, set()).add(tuple(k for k, _ in m.headers))
+    return out
+
+
+async def test_every_message_has_a_header_layout_asterisk_used() -> None:
+    """Header names and order of each event type / action response equal one seen from Asterisk 20."""
+    want: dict = {}
+    have: dict = {}
+    for name in SCENARIOS:
+        async with make_sim() as sim:
+            fixture, got, _ = await drive(sim, name)
+        for k, v in _layouts(fixture).items():
+            want.setdefault(k, set()).update(v)
+        for k, v in _layouts(got).items():
+            have.setdefault(k, set()).update(v)
+    assert set(have) == set(want)
+    for key, layouts in have.items():
+        assert layouts <= want[key], key

@@ -1,0 +1,31 @@
+"""The single-process server assembles database, rules, routing, calendar and telephony."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hotline.config import Settings
+from hotline.server import StartupError, build_state
+from hotline.web.app import create_app
+
+
+def test_build_state_on_embedded_defaults(tmp_path):
+    settings = Settings(var_dir=tmp_path, demo_call_rate=0.0)
+    state = build_state(settings)
+    assert state.telephony == "simulator"
+    assert state.router is not None and state.calendar is not None and state.stage_policy is not None
+    assert (tmp_path / "hotline.sqlite3").exists()
+    decision = state.router.route("06010", address="永巨街道")
+    assert decision.street.code == "150402003"
+    with TestClient(create_app(state)) as client:
+        assert client.get("/readyz").json()["checks"] == {"database": "ok", "rules": "ok",
+                                                        "telephony": "simulator"}
+
+
+def test_broken_rules_refuse_to_start_with_one_line(tmp_path):
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("version: 1\n", encoding="utf-8")
+    with pytest.raises(StartupError) as err:
+        build_state(Settings(var_dir=tmp_path, rules_file=bad, demo_call_rate=0.0))
+    assert "routing rules invalid" in str(err.value) and "\n" not in str(err.value)

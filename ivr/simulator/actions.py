@@ -242,7 +242,15 @@ async def _originate(server: AmiServer, s: AmiSession, msg: Message):
         channel=channel, context=context, exten=exten, priority=int(prio_raw), application=app,
         data=msg.get("Data") or "", timeout=timeout_ms / 1000, callerid=msg.get("CallerID") or "",
         variables=variables, account=msg.get("Account") or "",
+        channel_id=(msg.get("ChannelId") or "").strip(), other_channel_id=(msg.get("OtherChannelId") or "").strip(),
     )
+    if len(req.channel_id) > 149 or len(req.other_channel_id) > 149:
+        s.send(error(msg, "Uniqueid length exceeds maximum of 149"))
+        return
+    for uid in (req.channel_id, req.other_channel_id):
+        if uid and sim.pbx.find_channel(uid) is not None:
+            s.send(error(msg, "Originate failed"))
+            return
     is_async = (msg.get("Async") or "").strip().lower() in ("true", "yes", "1", "on")
     aid = msg.get("ActionID")
 

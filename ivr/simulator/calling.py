@@ -49,6 +49,7 @@ def request_channel(
     dial_app: str,
     cid: tuple[str, str] = ("", ""),
     accountcode: str = "",
+    uniqueids: tuple[str, str] = ("", ""),
 ) -> Channel | None:
     """Create the outbound channel for ``Tech/resource`` (not yet called). ``None`` = unavailable."""
     pbx = it.pbx
@@ -56,7 +57,7 @@ def request_channel(
     tech_l = tech.lower()
     if tech_l == "local" and "@" in resource:
         exten, context, _ = parse_local(resource)
-        one, two = pbx.new_local_pair(exten, context, linkedid=linkedid)
+        one, two = pbx.new_local_pair(exten, context, linkedid=linkedid, uniqueids=uniqueids)
         if caller is not None:
             pbx.set_var(one, "DIALEDPEERNUMBER", resource)
             pbx.set_var(two, "DIALEDPEERNUMBER", resource)
@@ -69,7 +70,8 @@ def request_channel(
             return None
         seq = pbx.next_seq()
         chan = pbx.new_channel(
-            f"{tech}/{peer}-{seq:08x}", "default", peer, state=0, linkedid=linkedid, tech=tech, accountcode=accountcode
+            f"{tech}/{peer}-{seq:08x}", "default", peer, state=0, linkedid=linkedid, tech=tech, accountcode=accountcode,
+            uniqueid=uniqueids[0] or None,
         )
         if caller is not None:
             pbx.set_connected(chan, caller.cid_name, caller.cid_num)
@@ -315,6 +317,8 @@ class OriginateRequest:
     callerid: str = ""
     variables: dict[str, str] = field(default_factory=dict)
     account: str = ""
+    channel_id: str = ""
+    other_channel_id: str = ""
 
 
 @dataclass(slots=True)
@@ -333,7 +337,8 @@ async def originate(it: "Interpreter", req: OriginateRequest) -> OriginateResult
     cid_name, cid_num = parse_callerid(req.callerid)
     unknown = OriginateResult(False, REASON_FAILURE, req.channel, "<unknown>", cid_num or "<unknown>", cid_name or "<unknown>")
     chan = request_channel(
-        it, req.channel, linkedid=None, caller=None, dial_app="AppDial2", cid=(cid_name, cid_num), accountcode=req.account
+        it, req.channel, linkedid=None, caller=None, dial_app="AppDial2", cid=(cid_name, cid_num), accountcode=req.account,
+        uniqueids=(req.channel_id, req.other_channel_id),
     )
     if chan is None:
         return unknown

@@ -129,8 +129,9 @@ class Pbx:
         tech: str = "SIP",
         accountcode: str = "",
         dnid: str = "",
+        uniqueid: str | None = None,
     ) -> Channel:
-        uid = self._uniqueid()
+        uid = uniqueid or self._uniqueid()
         chan = Channel(
             name=name,
             uniqueid=uid,
@@ -151,13 +152,20 @@ class Pbx:
         return chan
 
     def new_local_pair(
-        self, exten: str, context: str, *, linkedid: str | None = None, accountcode: str = ""
+        self, exten: str, context: str, *, linkedid: str | None = None, accountcode: str = "",
+        uniqueids: tuple[str, str] = ("", ""),
     ) -> tuple[Channel, Channel]:
+        """``uniqueids``: Originate ChannelId/OtherChannelId; ``;2`` defaults to ``<ChannelId>;2`` (core_unreal)."""
         seq = self.next_seq()
         base = f"Local/{exten}@{context}-{seq:08x}"
         self.processed_calls += 1
-        one = self.new_channel(base + ";1", context, exten, state=0, linkedid=linkedid, tech="Local", accountcode=accountcode)
-        two = self.new_channel(base + ";2", context, exten, state=4, linkedid=one.linkedid, tech="Local", accountcode=accountcode)
+        uid1, uid2 = uniqueids
+        if uid1 and not uid2:
+            uid2 = uid1 + ";2"
+        one = self.new_channel(base + ";1", context, exten, state=0, linkedid=linkedid, tech="Local",
+                               accountcode=accountcode, uniqueid=uid1 or None)
+        two = self.new_channel(base + ";2", context, exten, state=4, linkedid=one.linkedid, tech="Local",
+                               accountcode=accountcode, uniqueid=uid2 or None)
         one.local_peer, two.local_peer = two, one
         one.local_half, two.local_half = 1, 2
         return one, two

@@ -68,11 +68,18 @@ class AmiSession:
     session_id: str = ""
     started: float = field(default_factory=_time.time)
 
+    #: a client that lets this much output pile up is disconnected (Asterisk: writetimeout)
+    max_backlog = 16 * 1024 * 1024
+
     def send(self, *messages: Message) -> None:
         if self.closed:
             return
         try:
             self.writer.write(b"".join(m.encode() for m in messages))
+            if self.writer.transport.get_write_buffer_size() > self.max_backlog:
+                log.warning("AMI client %s is not reading; disconnecting", self.remote_address)
+                self.closed = True
+                self.writer.transport.abort()
         except (ConnectionError, RuntimeError):
             self.closed = True
 

@@ -158,3 +158,51 @@ async def test_queue_agent_answers_and_completes() -> None:
         assert names == ["QueueCallerJoin", "AgentCalled", "QueueCallerLeave", "AgentConnect", "AgentComplete"]
     rec = replay_bytes(bytes(tap.raw))[0]
     assert rec.queue == "test" and rec.agent
+
+
+async def test_sip_agent_added_with_queueadd_takes_the_call() -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        s.add_endpoint("agent7", Endpoint("answer", answer_after=2, talk_time=3))
+        await tap.action("QueuePause", Interface="Local/200@queue-agents/n", Paused="true", Queue="test")
+        added = await tap.action("QueueAdd", Queue="test", Interface="SIP/agent7", MemberName="坐席7", Penalty="1")
+        assert added.get("Message") == "Added interface to queue"
+        again = await tap.action("QueueAdd", Queue="test", Interface="SIP/agent7")
+        assert again.get("Message") == "Unable to add interface: Already there"
+        call = await s.place_call("13400000000", "12319", CallerScript().wait(3).press("2"))
+        await call.wait_ended(30)
+        await s.wait_idle(5)
+        connect = await tap.wait_for(lambda m: m.name == "AgentConnect")
+        assert connect.get("MemberName") == "坐席7" and connect.get("DestChannel").startswith("SIP/agent7-")
+        done = await tap.wait_for(lambda m: m.name == "AgentComplete")
+        assert done.get("Reason") == "agent"
+        removed = await tap.action("QueueRemove", Queue="test", Interface="SIP/agent7")
+        assert removed.get("Message") == "Removed interface from queue"
+        static = await tap.action("QueueRemove", Queue="test", Interface="Local/200@queue-agents/n")
+        assert static.get("Message") == "Unable to remove interface: Member not dynamic"
+    lifecycle_ok(tap)
+    rec = replay_bytes(bytes(tap.raw))[0]
+    assert rec.queue == "test"
+
+
+async def test_originate_with_channel_id_uses_client_uniqueids() -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        await tap.action("Originate", Channel="Local/s@hold", Application="Wait", Data="2", Async="true",
+                         ChannelId="case-42-leg", CallerID='"回访" <12319>')
+        resp = await tap.wait_for(lambda m: m.name == "OriginateResponse")
+        assert resp.get("Uniqueid") == "case-42-leg" and resp.get("Response") == "Success"
+        two = await tap.wait_for(lambda m: m.name == "Newchannel" and m.get("Channel", "").endswith(";2"))
+        assert two.get("Uniqueid") == "case-42-leg;2" and two.get("Linkedid") == "case-42-leg"
+        status = await tap.action("Getvar", Channel="case-42-leg", Variable="CALLERID(name)")
+        assert status.get("Value") == "回访"
+        dup = await tap.action("Originate", Channel="Local/s@hold", Application="Wait", Data="2", ChannelId="case-42-leg")
+        assert dup.get("Message") == "Originate failed"
+        await s.wait_idle(10)
+
+
+async def test_userevent_action_is_broadcast_with_all_headers() -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap, AmiTap(s.bound_port, events="user") as other:
+        resp = await tap.action("UserEvent", UserEvent="CaseRouted", Case="12319-20261127-00042", District="150402")
+        assert resp.get("Message") == "Event Sent"
+        ev = await other.wait_for(lambda m: m.name == "UserEvent")
+        assert [k for k, _ in ev.headers] == ["Event", "Privilege", "SystemName", "UserEvent", "Case", "District", "ActionID"]
+        assert ev.get("Case") == "12319-20261127-00042"

@@ -111,3 +111,19 @@ def resolve(dp: Dialplan, context: str, exten: str, target: str) -> tuple[str, s
     else:
         c, e, p = parts
     return c, e, dp.find(c, e, p)
+
+
+def referenced_prompts(dp: Dialplan, prompts_dir: str) -> set[str]:
+    """Sound files the dialplan plays (Background, Playback, Read prompts), relative to prompts_dir."""
+    files = set()
+    for _, _, st in dp.apps():
+        if st.app in ("Background", "Playback"):
+            names = split_args(st.args)[0].split("&")
+        elif st.app == "Read":
+            names = split_args(st.args)[1].split("&")
+        else:
+            continue
+        for name in names:
+            assert name.startswith(prompts_dir + "/"), name
+            files.add(name[len(prompts_dir) + 1:])
+    return files

@@ -14,7 +14,7 @@ import pytest
 from ivr.dialplan import render_dialplan, render_from_rules_file
 from ivr.flow import Action, flow_from_rules
 
-from .confparse import Dialplan, goto_targets, parse, resolve, split_args
+from .confparse import Dialplan, goto_targets, parse, referenced_prompts, resolve, split_args
 from .conftest import RULES_FILE
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -372,18 +372,3 @@ def test_prompts_referenced_are_exactly_the_flow_prompts(shipped, make_rules, tm
         assert referenced_prompts(parse(ext.read_text(encoding="utf-8")), "hl12319") == {
             p.file for p in flow.prompts()}
 
-
-def referenced_prompts(dp: Dialplan, prompts_dir: str) -> set[str]:
-    """Sound files the dialplan plays (Background, Playback, Read prompts), relative to prompts_dir."""
-    files = set()
-    for _, _, st in dp.apps():
-        if st.app in ("Background", "Playback"):
-            names = split_args(st.args)[0].split("&")
-        elif st.app == "Read":
-            names = split_args(st.args)[1].split("&")
-        else:
-            continue
-        for name in names:
-            assert name.startswith(prompts_dir + "/"), name
-            files.add(name[len(prompts_dir) + 1:])
-    return files

@@ -375,11 +375,11 @@ class Router:
             if m.category or m.category_prefix:
                 if category.code in m.category:
                     reasons.append(f"分类编码为 {category.code}")
-                else:
-                    prefix = next((p for p in m.category_prefix if category.code.startswith(p)), None)
-                    if prefix is None:
-                        continue
+                elif category.code.startswith(m.category_prefix):
+                    prefix = next(p for p in m.category_prefix if category.code.startswith(p))
                     reasons.append(f"分类编码以 {prefix} 开头")
+                else:
+                    continue
             if m.kind is not None:
                 if m.kind.value != category.kind:
                     continue

@@ -220,6 +220,20 @@ def list_replies(action, send):
         send(f"Response: Success\r\nActionID: {aid}\r\n\r\n".encode())
 
 
+class PingSeenReplies:
+    """Answer every action; ``Seen: n`` = how often this ActionID was already used."""
+
+    def __init__(self):
+        self.ids: list[str] = []
+
+    def __call__(self, action, send):
+        aid = action.get("actionid", "")
+        seen = self.ids.count(aid)
+        self.ids.append(aid)
+        extra = "Message: Originate successfully queued\r\n" if action.get("action", "").lower() == "originate" else "Ping: Pong\r\n"
+        send(f"Response: Success\r\nActionID: {aid}\r\nSeen: {seen}\r\n{extra}\r\n".encode())
+
+
 PROBES = {
     "utf8_split": ("UTF-8 name split across two TCP reads arrives intact", probe_utf8, None),
     "chanvariable": ("two ChanVariable headers: both kept, reader alive", probe_chanvariable, None),
@@ -228,6 +242,8 @@ PROBES = {
     "callback_exception": ("a raising callback does not stop later events", probe_callback_exc, None),
     "actionid_order": ("two Getvar answered in reverse order reach the right callers", lambda send: None, "reverse"),
     "event_list": ("CoreShowChannels call returns its 2 items", lambda send: None, "list"),
+    "actionid_unique": ("three Pings carry three distinct ActionIDs", lambda send: None, "seen"),
+    "originate_no_async": ("Originate without an `Async` header resolves", lambda send: None, "seen"),
 }
 
 
@@ -288,6 +304,11 @@ def _verdict(mode: str, col: Collector, extra: dict) -> dict:
     if mode == "event_list":
         n = extra.get("items")
         return {"ok": n == 2, "detail": f"items={n!r}"}
+    if mode == "actionid_unique":
+        seen = extra.get("seen")
+        return {"ok": seen == ["0", "0", "0"], "detail": f"Seen={seen}"}
+    if mode == "originate_no_async":
+        return {"ok": extra.get("originate") == "Success", "detail": f"reply={extra.get('originate')!r}"}
     return {}
 
 
@@ -313,6 +334,13 @@ def _run_ours(port, mode, timeout):
             res = await client.send_action("CoreShowChannels")
             extra = {"items": len(res.events)}
             col.done.set()
+        elif mode == "actionid_unique":
+            extra = {"seen": [(await client.send_action("Ping")).get("Seen") for _ in range(3)]}
+            col.done.set()
+        elif mode == "originate_no_async":
+            r = await client.send_action("Originate", Channel="Local/1@x", Application="Wait", Data="1")
+            extra = {"originate": r.response.name}
+            col.done.set()
         else:
             end = time.monotonic() + timeout
             while not col.done.is_set() and time.monotonic() < end:
@@ -334,7 +362,7 @@ def _result(mode, col, t_login, extra):
 
 def _run_bare(port, mode, timeout):
     """The naive loop: split on CRLFCRLF, decode each block, ``dict(line.split(': '))``."""
-    if mode in ("actionid_order", "event_list"):
+    if mode in ("actionid_order", "event_list", "actionid_unique", "originate_no_async"):
         return {"ok": None, "detail": "n/a: no actions"}
     col = Collector(mode != "stream")
     s = socket.create_connection(("127.0.0.1", port))
@@ -394,6 +422,20 @@ def _run_pano(port, mode, timeout):
             items = [r for r in res if r.get("Event") == "CoreShowChannel"] if isinstance(res, list) else []
             extra = {"items": len(items)}
             col.done.set()
+        elif mode == "actionid_unique":
+            seen = []
+            for _ in range(3):
+                r = await asyncio.wait_for(m.send_action({"Action": "Ping"}), timeout)
+                seen.append(r.get("Seen"))
+            extra = {"seen": seen}
+            col.done.set()
+        elif mode == "originate_no_async":
+            try:
+                r = await asyncio.wait_for(m.send_action({"Action": "Originate", "Channel": "Local/1@x", "Application": "Wait", "Data": "1"}), 3)
+                extra = {"originate": r.get("Response")}
+            except asyncio.TimeoutError:
+                extra = {"originate": "never resolved"}
+            col.done.set()
         else:
             while not col.done.is_set() and time.monotonic() < end:
                 await asyncio.sleep(0.005)
@@ -432,6 +474,14 @@ def _run_pyami(port, mode, timeout):
         res = client.send_action(SimpleAction("CoreShowChannels")).response
         items = getattr(res, "events", None)
         extra = {"items": len(items) if isinstance(items, list) else 0}
+        col.done.set()
+    elif mode == "actionid_unique":
+        rs = [client.send_action(SimpleAction("Ping")).response for _ in range(3)]
+        extra = {"seen": [r.keys.get("Seen") if r else None for r in rs]}
+        col.done.set()
+    elif mode == "originate_no_async":
+        r = client.send_action(SimpleAction("Originate", Channel="Local/1@x", Application="Wait", Data="1")).response
+        extra = {"originate": r.status if r else None}
         col.done.set()
     else:
         col.done.wait(timeout)
@@ -476,6 +526,14 @@ def _run_pyst2(port, mode, timeout):
         r = m.send_action({"Action": "CoreShowChannels"})
         extra = {"items": 0 if r is not None else None}  # items are only delivered as events
         col.done.set()
+    elif mode == "actionid_unique":
+        rs = [m.send_action(Action="Ping") for _ in range(3)]
+        extra = {"seen": [r.get_header("Seen") if r else None for r in rs]}
+        col.done.set()
+    elif mode == "originate_no_async":
+        r = m.originate("Local/1@x", "", application="Wait", data="1")
+        extra = {"originate": r.get_header("Response") if r else None}
+        col.done.set()
     else:
         col.done.wait(timeout)
     os._exit(_emit(_result(mode, col, t_login, extra)))  # pyst2 threads never stop
@@ -518,7 +576,7 @@ def measure(python: str, lib: str, blob: bytes, repeat: int, budget: float) -> t
 
 def probe(python: str, lib: str, name: str) -> dict:
     _, scenario, replies = PROBES[name]
-    rep = ReverseReplies() if replies == "reverse" else list_replies if replies == "list" else None
+    rep = {"reverse": ReverseReplies, "list": lambda: list_replies, "seen": PingSeenReplies}.get(replies, lambda: None)()
     srv = Server(scenario, rep)
     res = spawn(python, lib, srv.port, name, timeout=10 if name != "idle" else 15)
     srv.close()

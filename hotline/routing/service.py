@@ -81,12 +81,41 @@ class Router:
             self._by_code.setdefault(info.code, {})[info.kind] = info
         if not self._by_code:
             raise RoutingError("没有任何分类：无法路由")
+        self._check_references(rules)
         if calendar is None and rules.calendar.holiday_source == "chinese_calendar":
             calendar = WorkCalendar(rules.calendar.timezone, local_years=rules.calendar.local_years,
                                     extra_holidays=rules.calendar.extra_holidays,
                                     extra_workdays=rules.calendar.extra_workdays)
         self.calendar = calendar
         self._keywords = {rule.id: [(k, _norm(k)) for k in rule.match.keywords] for rule in rules.routing.rules}
+
+    @classmethod
+    def from_files(cls, rules_path: Any = "routing_rules.yaml", *, grid_index: GridIndex | None = None,
+                   categories: Iterable[Any] | None = None) -> Router:
+        """A router from a rules file, checked against the categories and grid it will route with.
+
+        Without ``grid_index``/``categories`` the packaged sample grid and categories are used
+        (what ``hotline route`` needs when no database is configured).
+        """
+        from hotline.grid.sample import load_categories, load_sample_grid
+        from hotline.rules import load_rules
+
+        cats = list(load_categories() if categories is None else categories)
+        grid = GridIndex.from_units(load_sample_grid()) if grid_index is None else grid_index
+        rules = load_rules(rules_path, categories={str(c.code) for c in cats})
+        return cls(rules, grid, cats)
+
+    @staticmethod
+    def _check_references(rules: Rules) -> None:
+        """Rules built in code skip the loader's checks; refuse dangling names here."""
+        targets = [(f"routing.rules[{i}]（{r.id}）", r.department, r.time_limits)
+                   for i, r in enumerate(rules.routing.rules)]
+        targets.append(("routing.fallback", rules.routing.fallback.department, rules.routing.fallback.time_limits))
+        for where, department, limits in targets:
+            if rules.department(department) is None:
+                raise RoutingError(f"{where} 引用的部门 {department!r} 未在 departments 中定义")
+            if limits not in rules.time_limits:
+                raise RoutingError(f"{where} 引用的时限 {limits!r} 未在 time_limits 中定义")
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -121,7 +150,6 @@ class Router:
             steps.append(f"坐席指定地点：{chosen.placement.label()}，覆盖自动定位结果（原为：{before}）")
             fallbacks.append("override_place")
             place = chosen
-        assert place is not None
         placement = place.placement
         district_ref = placement.district
         if district_ref is None or self.rules.district(district_ref.code) is None:
@@ -176,8 +204,7 @@ class Router:
             who = f"坐席 {override['agent']}" if override.get("agent") else "坐席"
             steps.append(f"{who}的改派原因：{override.get('reason') or '未填写'}")
 
-        department = self.rules.department(department_code)
-        assert department is not None  # the loader checked every reference
+        department = self.rules.department(department_code)   # checked in __init__ / _check_override
         dept_unit = Unit(department.code, department.name)
         district_unit = Unit(district_ref.code, district_ref.name)
         territory = responsible_street or district_unit

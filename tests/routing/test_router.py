@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -386,3 +387,33 @@ def test_every_shipped_category_routes_somewhere_in_every_district(router, categ
             d = router.route(c.code, kind=c.kind, district_code=district.code, at=FRIDAY_10)
             assert d.rule_id is not None, (c.code, c.kind)
             assert d.lead in ("owner", "territory")
+
+
+def test_keywords_ignore_spaces_and_width(router):
+    d = router.route("06001", district_code="150402", description="家里 燃 气 味 很大", at=FRIDAY_10)
+    assert d.rule_id == "gas-smell"
+
+
+def test_kind_may_be_given_as_the_schema_enum_and_at_defaults_to_now(router):
+    from hotline.rules.schema import Kind
+    d = router.route("01001", kind=Kind.MATTER, district_code="150402")
+    assert d.kind == "matter" and d.category_name == "供水井盖异常"
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"department": "ghost"}, "引用的部门 'ghost'"),
+    ({"time_limits": "never"}, "引用的时限 'never'"),
+])
+def test_rules_built_in_code_with_dangling_names_are_refused(shipped_rules, sample_index, categories,
+                                                             change, message):
+    bad = shipped_rules.model_copy(update={"routing": Routing.model_validate({
+        "rules": [rule("x", {"category": "06001"}) | change],
+        "fallback": {"department": "city-housing", "time_limits": "standard"}})})
+    with pytest.raises(RoutingError, match=message):
+        Router(bad, sample_index, categories)
+
+
+def test_router_from_the_shipped_files():
+    r = Router.from_files(Path(__file__).resolve().parents[2] / "routing_rules.yaml")
+    d = r.route("90011", lon=XITUN_HEPING[0], lat=XITUN_HEPING[1], at=FRIDAY_10)
+    assert (d.rule_id, d.department.name, d.community.name) == ("lights-out", "赤峰市路灯管理所", "和平社区")

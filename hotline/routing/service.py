@@ -207,6 +207,11 @@ class Router:
         department = self.rules.department(department_code)   # checked in __init__ / _check_override
         dept_unit = Unit(department.code, department.name)
         district_unit = Unit(district_ref.code, district_ref.name)
+        if department.district is not None and department.district != district_ref.code:
+            home = self.rules.district(department.district)
+            steps.append(f"注意：{department.name}属于{home.name if home else department.district}，"
+                         f"与属地{district_unit.name}不一致")
+            fallbacks.append("department_outside_district")
         territory = responsible_street or district_unit
         if lead is Lead.OWNER:
             lead_unit, co_unit = dept_unit, territory

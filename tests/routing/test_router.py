@@ -314,6 +314,14 @@ def test_override_department_and_priority(router):
     assert plain.priority == "urgent" and plain.stages[1].stage == "停工"
 
 
+def test_a_district_bureau_assigned_outside_its_district_is_flagged(router):
+    d = router.route("06028", district_code="150402", at=FRIDAY_10, override={"department": "ybs-urban"})
+    assert d.department.code == "ybs-urban" and "department_outside_district" in d.fallbacks
+    assert "注意：元宝山区城市管理综合执法局属于元宝山区，与属地红山区不一致" in d.explanation
+    fine = router.route("06028", district_code="150402", at=FRIDAY_10, override={"department": "hs-urban"})
+    assert "department_outside_district" not in fine.fallbacks
+
+
 @pytest.mark.parametrize("override,message", [
     ({"team": "x"}, "未知字段 team"),
     ({"department": "nobody"}, "未在 routing_rules.yaml"),

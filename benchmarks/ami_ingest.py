@@ -559,8 +559,9 @@ def spawn(python: str, lib: str, port: int, mode: str, timeout: float) -> dict:
     return json.loads(lines[-1])
 
 
-def measure(python: str, lib: str, blob: bytes, repeat: int, budget: float) -> tuple[list[float], bool]:
+def measure(python: str, lib: str, blob: bytes, repeat: int, budget: float) -> tuple[list[float], bool, list[int]]:
     rates = []
+    delivered = []
     partial = False
     for _ in range(repeat):
         srv = Server(stream_scenario(blob))
@@ -568,10 +569,11 @@ def measure(python: str, lib: str, blob: bytes, repeat: int, budget: float) -> t
         srv.close()
         if res.get("seconds"):
             rates.append(res["events"] / res["seconds"])
+            delivered.append(res["events"])
             partial = partial or bool(res.get("partial"))
         else:
             print(f"  {lib}: stream failed: {res}", file=sys.stderr)
-    return rates, partial
+    return rates, partial, delivered
 
 
 def probe(python: str, lib: str, name: str) -> dict:
@@ -591,6 +593,7 @@ def main(argv=None):
     ap.add_argument("--python", action="append", default=[], help="LIB=/path/to/python for a library's venv")
     ap.add_argument("--only", help="comma list of libraries")
     ap.add_argument("--no-probes", action="store_true")
+    ap.add_argument("--no-stream", action="store_true", help="run only the correctness probes")
     ap.add_argument("--out", help="write a Markdown report here")
     ap.add_argument("--client", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -612,18 +615,20 @@ def main(argv=None):
     # round-robin over the libraries so that load from other processes hits all alike
     runs: dict[str, list[float]] = {lib: [] for lib in libs}
     partial: dict[str, bool] = {lib: False for lib in libs}
+    delivered: dict[str, list[int]] = {lib: [] for lib in libs}
     load = [os.getloadavg()[0]]
-    for _ in range(args.repeat):
+    for _ in range(0 if args.no_stream else args.repeat):
         for lib in libs:
-            rates, part = measure(pythons[lib], lib, blob, 1, args.budget)
+            rates, part, got = measure(pythons[lib], lib, blob, 1, args.budget)
             runs[lib] += rates
+            delivered[lib] += got
             partial[lib] = partial[lib] or part
             print(f"{lib:14s} {['%.0f' % r for r in runs[lib]]}", file=sys.stderr)
         load.append(os.getloadavg()[0])
     rows = []
     for lib in libs:
         med = statistics.median(runs[lib]) if runs[lib] else None
-        rows.append((lib, med, runs[lib], partial[lib]))
+        rows.append((lib, med, runs[lib], partial[lib], min(delivered[lib], default=0)))
     args.load = load
     probes = {}
     if not args.no_probes:
@@ -654,13 +659,13 @@ def render(args, libs, rows, probes, nbytes) -> str:
         "Runs are interleaved across clients; 1-minute load average during the runs: "
         + ", ".join(f"{x:.1f}" for x in getattr(args, "load", [])) + ".",
         "",
-        "| client | events/s (median) | runs |",
-        "|---|---:|---|",
     ]
-    for lib, med, rates, partial in rows:
+    if not args.no_stream:
+        lines += ["| client | events/s (median) | runs | events delivered (min) |", "|---|---:|---|---:|"]
+    for lib, med, rates, partial, got in rows if not args.no_stream else []:
         note = f" (stopped after the {args.budget:.0f} s budget; rate over the events received)" if partial else ""
         runs = ", ".join(f"{r:,.0f}" for r in rates) + note
-        lines.append(f"| {lib} | {med:,.0f} | {runs} |" if med else f"| {lib} | failed | |")
+        lines.append(f"| {lib} | {med:,.0f} | {runs} | {got:,} |" if med else f"| {lib} | failed | | |")
     if probes:
         lines += ["", "## Correctness probes", ""]
         lines.append("| probe | " + " | ".join(libs) + " |")

@@ -550,6 +550,9 @@ class AmiClient:
                 batch = [msg for msg in parser.feed(data) if route(msg)]
                 if batch:  # one queue operation per read, not per event
                     self._queue.put_nowait(batch)
+                    # let the dispatcher run: a reader that never suspends (data always
+                    # buffered) would otherwise pile up every event in memory
+                    await asyncio.sleep(0)
                 if self._banner is not None and not self._banner.done() and parser.banner:
                     self._banner.set_result(parser.banner)
         except asyncio.CancelledError:

@@ -261,6 +261,7 @@ class AmiClient:
         self._closing = False
         self._conn_tasks: list[asyncio.Task] = []
         self._supervisor: asyncio.Task | None = None
+        self._hooks_task: asyncio.Task | None = None
         self._dispatcher: asyncio.Task | None = None
         self._queue: asyncio.Queue[list[Message] | None] = asyncio.Queue()
         self._lost: asyncio.Event = asyncio.Event()
@@ -339,10 +340,11 @@ class AmiClient:
     async def close(self, *, logoff: bool = True) -> None:
         """Log off (best effort), stop reconnecting and fail pending actions."""
         self._closing = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            await asyncio.gather(self._supervisor, return_exceptions=True)
-            self._supervisor = None
+        for task in (self._supervisor, self._hooks_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._supervisor = self._hooks_task = None
         if logoff and self.connected:
             try:
                 await self.send_action("Logoff", timeout=min(2.0, self.action_timeout))
@@ -698,7 +700,9 @@ class AmiClient:
                 break
             else:
                 return
-            await self._run_connected_hooks()
+            # hooks run beside the supervisor: if the link drops while a hook awaits
+            # an action, the supervisor is free to reconnect
+            self._hooks_task = asyncio.create_task(self._run_connected_hooks(), name="ami-on-connected")
 
     async def _run_connected_hooks(self) -> None:
         for hook in list(self._on_connected):

@@ -655,3 +655,35 @@ async def test_reconnect_keeps_trying_until_the_server_returns():
     assert server2.logins == 1
     await client.close()
     await server2.kill()
+
+
+async def test_hook_waiting_on_a_dead_link_does_not_block_the_next_reconnect():
+    server = await start(None)
+    port = server.port
+    client = client_for(server, action_timeout=10.0)
+    runs: list[str] = []
+    gate = asyncio.Event()
+
+    async def hook(c):
+        runs.append("start")
+        if len(runs) == 2:  # first reconnect: this hook stays busy
+            await gate.wait()
+            runs.append("released")
+
+    client.on_connected(hook)
+    await client.connect()
+    await server.kill()
+    server2 = FakeAmi(None)
+    await server2.start(port)
+    await wait_until(lambda: len(runs) == 2)
+    await server2.kill()
+    await wait_until(lambda: not client.connected)
+    server3 = FakeAmi(None)
+    await server3.start(port)
+    # reconnects although the previous hook is still waiting
+    await wait_until(lambda: client.connected and runs.count("start") == 3)
+    assert "released" not in runs
+    gate.set()
+    await wait_until(lambda: "released" in runs)
+    await client.close()
+    await server3.kill()

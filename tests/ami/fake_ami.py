@@ -47,12 +47,14 @@ class FakeAmi:
         drop_after: int | None = None,
         banner: bytes | None = None,
         chunk: int | None = None,
+        drop_on: str | None = None,
     ) -> None:
         self.fixture = fixture
         self.answer_login = answer_login
         self.answer_ping = answer_ping
         self.drop_after = drop_after  # close the socket after this many replayed messages
         self.chunk = chunk  # write in chunks of this many bytes (exercise split reads)
+        self.drop_on = drop_on  # close the socket, unanswered, when this action arrives
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
         self.sessions: list[Session] = []
@@ -127,6 +129,8 @@ class FakeAmi:
     async def _on_action(self, session: Session, action: Message, ids: dict[str, str], state: dict) -> bool:
         name = action.name.lower()
         aid = action.action_id or ""
+        if self.drop_on and name == self.drop_on.lower():
+            return False
         if name == "challenge":
             session.challenge = str(secrets.randbelow(10**9))
             reply = Message.of(("Response", "Success"), ("ActionID", aid), ("Challenge", session.challenge))

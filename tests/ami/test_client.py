@@ -485,20 +485,22 @@ async def test_reconnect_after_server_killed_runs_hooks_and_fails_non_idempotent
 
 
 async def test_in_flight_originate_fails_on_drop_and_is_not_replayed():
-    server = await start("01_ivr_call_dtmf_playdtmf")
-    server.drop_after = 0  # close right after the next action arrives
+    server = await start("02_redirect")
+    server.drop_on = "Originate"  # the link dies with the Originate unanswered
     client = client_for(server)
     await client.connect()
     port = server.port
+    server2 = FakeAmi(None)
     try:
         with pytest.raises(ConnectionLostError):
-            await actions.setvar(client, "GLOBAL(IVR_USE_AGI)", "yes")
+            await actions.originate(client, "Local/s@hold", application="Wait", data="30", timeout_ms=None,
+                                    caller_id='"Redirect Test" <100>')
+        assert [m.name for m in server.sessions[0].received] == ["Login", "Originate"]
         await server.kill()
-        server2 = FakeAmi(None)
         await server2.start(port)
         await wait_until(lambda: client.connected)
-        await asyncio.sleep(0.1)
-        assert [m.name for m in server2.sessions[0].received] == ["Login"]
+        await actions.ping(client)  # anything sent after the reconnect arrives after Login
+        assert [m.name for m in server2.sessions[0].received] == ["Login", "Ping"]
     finally:
         await client.close()
         await server2.kill()

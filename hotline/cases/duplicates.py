@@ -1,0 +1,107 @@
+"""Duplicate proposals at intake (research §2.3 practice, FixMyStreet-style nearby search).
+
+A new report is probably a duplicate of an *open* ticket of the same category (when
+``rules.duplicates.same_category``) created within ``window_days`` and
+
+* with a point: lying within ``radius_metres`` (great-circle distance, haversine);
+* without a point: in the same community (社区/村), or — when the community is unknown —
+  the same street office (街道/乡镇).
+
+Candidates are ranked by distance (point matches first), then newest first. Nothing is
+merged here: the agent confirms with the workflow's ``merge`` action (``perform``), which
+closes the child and subscribes its caller to the parent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hotline.cases.models import Ticket
+from hotline.cases.workflow import OPEN_STATES
+
+__all__ = ["DuplicateCandidate", "haversine_metres", "find_duplicates", "duplicates_of"]
+
+EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
+_OPEN = sorted(s.value for s in OPEN_STATES)
+
+
+@dataclass(frozen=True)
+class DuplicateCandidate:
+    ticket: Ticket
+    distance_m: float | None   # None when matched by community/street
+    matched_by: str            # "point" | "community" | "street"
+
+    @property
+    def reason(self) -> str:
+        if self.matched_by == "point":
+            return f"同类问题，相距约 {self.distance_m:.0f} 米"
+        return "同类问题，位于同一社区" if self.matched_by == "community" else "同类问题，位于同一街道"
+
+
+def haversine_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def find_duplicates(
+    session: Session, *, category_code: str | None, category_kind: str | None,
+    lat: float | None, lon: float | None, community_code: str | None, street_code: str | None,
+    at: datetime, radius_metres: float = 250, window_days: int = 30, same_category: bool = True,
+    exclude_ids: tuple[int, ...] = (), limit: int = 10, since: datetime | None = None,
+) -> list[DuplicateCandidate]:
+    """Open tickets created in ``[since or at - window_days, at]`` that may describe the same problem."""
+    since = since if since is not None else at - timedelta(days=window_days)
+    conditions = [Ticket.state.in_(_OPEN), Ticket.created_at >= since, Ticket.created_at <= at]
+    if exclude_ids:
+        conditions.append(Ticket.id.not_in(exclude_ids))
+    if same_category:
+        if not category_code:
+            return []
+        conditions.append(Ticket.category_code == category_code)
+        if category_kind:
+            conditions.append(Ticket.category_kind == category_kind)
+
+    found: list[DuplicateCandidate] = []
+    if lat is not None and lon is not None:
+        # Bounding box in SQL (indexes stay simple), exact distance in Python.
+        dlat = math.degrees(radius_metres / EARTH_RADIUS_M)
+        dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+        rows = session.execute(select(Ticket).where(
+            *conditions, Ticket.lat.between(lat - dlat, lat + dlat), Ticket.lon.between(lon - dlon, lon + dlon),
+        )).scalars()
+        for t in rows:
+            d = haversine_metres(lat, lon, t.lat, t.lon)
+            if d <= radius_metres:
+                found.append(DuplicateCandidate(t, d, "point"))
+    else:
+        area = ((Ticket.community_code, community_code, "community") if community_code
+                else (Ticket.street_code, street_code, "street") if street_code else None)
+        if area is not None:
+            column, code, how = area
+            rows = session.execute(select(Ticket).where(*conditions, column == code)
+                                   .order_by(Ticket.created_at.desc()).limit(limit)).scalars()
+            found = [DuplicateCandidate(t, None, how) for t in rows]
+    found.sort(key=lambda c: (c.distance_m if c.distance_m is not None else math.inf,
+                              -c.ticket.created_at.timestamp(), -c.ticket.id))
+    return found[:limit]
+
+
+def duplicates_of(session: Session, ticket: Ticket, *, rules=None, at: datetime | None = None,
+                  limit: int = 10) -> list[DuplicateCandidate]:
+    """Candidates for a stored ticket: open tickets created from ``window_days`` before it until ``at``."""
+    cfg = getattr(rules, "duplicates", None)
+    window = getattr(cfg, "window_days", 30)
+    at = max(at, ticket.created_at) if at is not None else ticket.created_at
+    return find_duplicates(
+        session, category_code=ticket.category_code, category_kind=ticket.category_kind,
+        lat=ticket.lat, lon=ticket.lon, community_code=ticket.community_code, street_code=ticket.street_code,
+        at=at, since=ticket.created_at - timedelta(days=window),
+        radius_metres=getattr(cfg, "radius_metres", 250), window_days=window,
+        same_category=getattr(cfg, "same_category", True), exclude_ids=(ticket.id,), limit=limit)

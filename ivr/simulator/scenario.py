@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True, slots=True)
 class ScriptStep:
-    kind: str  # "wait" | "press" | "hangup" | "wait_answer"
+    kind: str  # "wait" | "press" | "hangup" | "wait_answer" | "until_app"
     value: str | float = ""
 
 
@@ -39,6 +39,12 @@ class CallerScript:
 
     def press(self, digits: str) -> "CallerScript":
         self.steps.append(ScriptStep("press", str(digits)))
+        return self
+
+    def until_app(self, app: str) -> "CallerScript":
+        """Block until the caller's channel runs dialplan application ``app`` (e.g. ``"WaitExten"``):
+        a caller who presses a key "when the menu asks", independent of the clock speed."""
+        self.steps.append(ScriptStep("until_app", app))
         return self
 
     def wait_answer(self) -> "CallerScript":
@@ -84,6 +90,9 @@ async def run_script(pbx: "Pbx", chan: Channel, script: CallerScript) -> None:
             return
         if step.kind == "wait":
             await pbx.clock.sleep(float(step.value))
+        elif step.kind == "until_app":
+            while not chan.gone and chan.app.lower() != str(step.value).lower():
+                await asyncio.sleep(0.005)
         elif step.kind == "wait_answer":
             while not chan.gone and not chan.is_up:
                 await asyncio.sleep(0.01)

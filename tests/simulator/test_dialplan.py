@@ -83,7 +83,7 @@ exten => s,1,Answer()
 async def test_read_record_and_hangup_cause() -> None:
     async with PbxSimulator(dialplan=READ_PLAN, inbound_context="in", speed=50, agi_address=("127.0.0.1", free_port())) as s:
         async with AmiTap(s.bound_port) as tap:
-            call = await s.place_call("13800000009", "s", CallerScript().wait(1.5).press("0427").wait(2).press("#"))
+            call = await s.place_call("13800000009", "s", CallerScript().until_app("Read").wait(1.5).press("0427").until_app("Record").wait(1).press("#"))
             await call.wait_ended(15)
             done = await tap.wait_for(lambda m: m.get("UserEvent") == "ReadDone")
             assert (done.get("Code"), done.get("Status")) == ("0427", "OK")
@@ -97,7 +97,7 @@ async def test_read_record_and_hangup_cause() -> None:
 
 async def test_invalid_digit_goes_to_i_and_back_to_menu() -> None:
     async with PbxSimulator(speed=50, agi_address=("127.0.0.1", free_port())) as s, AmiTap(s.bound_port) as tap:
-        call = await s.place_call("13800000010", "12319", CallerScript().wait(3).press("9").wait(4).press("3"))
+        call = await s.place_call("13800000010", "12319", CallerScript().until_app("WaitExten").press("9").until_app("BackGround").until_app("WaitExten").press("3"))
         await call.wait_ended(15)
         inv = await tap.wait_for(lambda m: m.get("UserEvent") == "IVRInvalid")
         assert inv.get("Digit") == "9"

@@ -36,7 +36,7 @@ def lifecycle_ok(tap: AmiTap) -> None:
 
 async def test_caller_chooses_district_line_over_sip_trunk() -> None:
     async with sim() as s, AmiTap(s.bound_port) as tap:
-        call = await s.place_call("13800000000", "12319", CallerScript().wait(3).press("1"), caller_name="张三")
+        call = await s.place_call("13800000000", "12319", CallerScript().until_app("WaitExten").press("1"), caller_name="张三")
         await call.wait_ended(10)
         await s.wait_idle(5)
         choice = await tap.wait_for(lambda m: m.name == "UserEvent" and m.get("UserEvent") == "IVRChoice")
@@ -97,13 +97,13 @@ async def test_district_line_outcomes_set_dialstatus(endpoint, expected) -> None
 async def test_many_concurrent_callers() -> None:
     rng = random.Random(7)
     n = 40
-    async with sim(speed=100) as s, AmiTap(s.bound_port) as tap:
+    async with sim(speed=10) as s, AmiTap(s.bound_port) as tap:
         scripts = []
         for i in range(n):
             digit = rng.choice("1234")
             scripts.append((f"1380000{i:04d}", digit))
         calls = await asyncio.gather(*[
-            s.place_call(num, "12319", CallerScript().wait(rng.uniform(2, 4)).press(d)) for num, d in scripts
+            s.place_call(num, "12319", CallerScript().until_app("WaitExten").wait(rng.uniform(0, 2)).press(d)) for num, d in scripts
         ])
         await asyncio.gather(*[c.wait_ended(30) for c in calls])
         await s.wait_idle(10)
@@ -135,7 +135,7 @@ async def test_caller_hangs_up_at_any_step(hangup_at: float, digit: str) -> None
 async def test_queue_abandon_when_caller_hangs_up_while_waiting() -> None:
     async with sim() as s, AmiTap(s.bound_port) as tap:
         await tap.action("QueuePause", Interface="Local/200@queue-agents/n", Paused="true", Queue="test")
-        call = await s.place_call("13600000000", "12319", CallerScript().wait(3).press("2").wait(8).hangup())
+        call = await s.place_call("13600000000", "12319", CallerScript().until_app("WaitExten").press("2").until_app("Queue").wait(3).hangup())
         await call.wait_ended(20)
         await s.wait_idle(5)
         ab = await tap.wait_for(lambda m: m.name == "QueueCallerAbandon")
@@ -151,7 +151,7 @@ async def test_queue_abandon_when_caller_hangs_up_while_waiting() -> None:
 
 async def test_queue_agent_answers_and_completes() -> None:
     async with sim() as s, AmiTap(s.bound_port) as tap:
-        call = await s.place_call("13500000000", "12319", CallerScript().wait(3).press("2"))
+        call = await s.place_call("13500000000", "12319", CallerScript().until_app("WaitExten").press("2"))
         await call.wait_ended(30)
         await s.wait_idle(5)
         names = [m.name for m in tap.events() if m.name.startswith(("QueueCaller", "Agent"))]
@@ -168,7 +168,7 @@ async def test_sip_agent_added_with_queueadd_takes_the_call() -> None:
         assert added.get("Message") == "Added interface to queue"
         again = await tap.action("QueueAdd", Queue="test", Interface="SIP/agent7")
         assert again.get("Message") == "Unable to add interface: Already there"
-        call = await s.place_call("13400000000", "12319", CallerScript().wait(3).press("2"))
+        call = await s.place_call("13400000000", "12319", CallerScript().until_app("WaitExten").press("2"))
         await call.wait_ended(30)
         await s.wait_idle(5)
         connect = await tap.wait_for(lambda m: m.name == "AgentConnect")

@@ -1,0 +1,463 @@
+"""The SLA sweep: warnings (预警), overdue marks and escalations (催办/督办/通报) from the
+deadline rows (design §6: the database is the source of truth; jobs only sweep it).
+
+``sweep(session, now=…, rules=…, calendar=…)`` looks at open ``TicketDeadline`` rows
+(not completed, not paused) and, for each row whose time has come:
+
+* **warning** — once ``rules.sla.warning_at_percent`` of the stage's allowance is used
+  (working time for working-hour/working-day stages, elapsed time for natural hours),
+  ``warned_at`` is set and a ``sla_warning`` event (预警) is appended;
+* **overdue** — once ``now`` is past ``due_at``, ``overdue_at`` is set; every escalation
+  level of ``rules.sla.escalation`` whose ``after_deadline`` has passed appends one
+  ``escalate`` event (data: stage, level, name, due_at, notified targets). A level with
+  nothing reached yet leaves an ``sla_overdue`` event (超时) when the row is marked.
+
+Each event enqueues internal notification rows (channel ``internal``, template
+``ticket.<action>.<target>``, JSON context in ``body``, ``dedup_key`` naming the event) that
+:mod:`hotline.notify.flows` resolves to phone numbers — the same convention as
+:mod:`hotline.cases.service`. Targets come from roles: department officer → ``responsible``,
+district officer → ``district``, dispatcher/supervisor/admin/agent → that role, and
+``department:<code>`` for ``notify_departments``.
+
+Exactly once: a row's mark, its event(s) and its outbox rows are written in one
+transaction, behind conditional updates (``… WHERE warned_at IS NULL``) and, for later
+levels, a re-check of the event log (the log is the record of which levels fired in the
+current overdue episode: ``escalate`` events of the stage at or after ``overdue_at``). On
+PostgreSQL the ticket row is locked first with ``FOR UPDATE SKIP LOCKED`` (the order
+:func:`hotline.cases.service.perform` uses), so a concurrent sweeper or a workflow action
+in progress makes the sweep skip that ticket until the next run. On SQLite writers are
+serialised (``BEGIN IMMEDIATE``). Batches commit as they go; a crash loses at most the
+uncommitted batch, which the next run redoes.
+
+Efficiency: candidates are found by ``due_at`` range queries (indexed), never by loading
+every open row. A warning can only be due for rows whose deadline is within the remaining
+share of the largest allowance the rules configure (about one working day ahead with the
+defaults); that horizon is computed per run. Rows with a larger allowance (a long
+extension) are warned when their deadline enters the horizon — late, never early, never
+missed (a stored ``warn_at`` column would make this exact; see the module report).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import and_, exists, func, literal, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
+from hotline.database import UTCDateTime
+from hotline.notify.models import Notification
+from hotline.sla.calendar import CalendarNotCovered, WorkCalendar
+from hotline.users.roles import Role
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ACTION_WARNING", "ACTION_OVERDUE", "ACTION_ESCALATE", "SYSTEM_ACTOR",
+    "Level", "SweepPolicy", "SweepReport", "WorkTime", "sweep", "role_target",
+]
+
+ACTION_WARNING = "sla_warning"
+ACTION_OVERDUE = "sla_overdue"
+ACTION_ESCALATE = "escalate"
+SYSTEM_ACTOR = "system"
+
+_NATURAL, _WORKING_HOURS, _WORKING_DAYS = "natural_hours", "working_hours", "working_days"
+
+# Role → internal notification target (resolved by hotline.notify.flows).
+_ROLE_TARGETS = {
+    Role.DEPARTMENT_OFFICER: "responsible",
+    Role.DISTRICT_OFFICER: "district",
+    Role.DISPATCHER: "dispatcher",
+    Role.SUPERVISOR: "supervisor",
+    Role.ADMIN: "admin",
+    Role.AGENT: "agent",
+}
+
+
+def role_target(role: Role | str) -> str:
+    """The internal notification target for a role of the rules."""
+    return _ROLE_TARGETS[Role(role)]
+
+
+def _targets(roles: Iterable[Role], departments: Iterable[str] = ()) -> tuple[str, ...]:
+    out = [role_target(r) for r in roles] + [f"department:{code}" for code in departments]
+    return tuple(dict.fromkeys(out))
+
+
+# --- policy from the rules ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Level:
+    level: int
+    name: str                 # 催办, 督办, 通报
+    amount: float             # after the deadline
+    unit: str
+    targets: tuple[str, ...]
+    sms: bool
+
+    def moment(self, due: _dt.datetime, calendar: WorkCalendar) -> _dt.datetime:
+        """When this level is reached for a stage due at ``due`` (amount 0 = at the deadline)."""
+        if not self.amount:
+            return due
+        if self.unit == _NATURAL:
+            return calendar.add_natural_hours(due, self.amount)
+        if self.unit == _WORKING_HOURS:
+            return calendar.add_working_hours(due, self.amount)
+        return calendar.add_working_days(due, int(self.amount))
+
+    def min_delay(self) -> _dt.timedelta:
+        """A lower bound of ``moment(due) - due`` in elapsed time (for an indexed range query)."""
+        if not self.amount:
+            return _dt.timedelta(0)
+        if self.unit == _WORKING_DAYS:
+            # close of business of the n-th following working day ≥ the same clock time n-1 days later
+            return _dt.timedelta(days=max(int(self.amount) - 1, 0))
+        return _dt.timedelta(hours=self.amount)
+
+
+@dataclass(frozen=True)
+class SweepPolicy:
+    warning_percent: int
+    warning_targets: tuple[str, ...]
+    levels: tuple[Level, ...]
+    max_working: _dt.timedelta      # largest working-time allowance of a configured stage
+    max_natural: _dt.timedelta      # largest natural-hours allowance
+
+    @classmethod
+    def from_rules(cls, rules, calendar: WorkCalendar, *,
+                   extra_allowance: _dt.timedelta = _dt.timedelta(0)) -> "SweepPolicy":
+        sla = rules.sla
+        day = sum(((_dt.datetime.combine(_dt.date(2000, 1, 1), e) - _dt.datetime.combine(_dt.date(2000, 1, 1), s))
+                   for s, e in calendar.office_hours), _dt.timedelta(0))
+        max_working = max_natural = _dt.timedelta(0)
+        for limit_set in rules.time_limits.values():
+            for stages in (limit_set.normal, limit_set.high or (), limit_set.urgent or ()):
+                for stage in stages:
+                    unit = stage.unit.value
+                    if unit == _NATURAL:
+                        max_natural = max(max_natural, _dt.timedelta(hours=stage.amount))
+                    elif unit == _WORKING_HOURS:
+                        max_working = max(max_working, _dt.timedelta(hours=stage.amount))
+                    else:  # the start day's remainder plus n full days
+                        max_working = max(max_working, day * (int(stage.amount) + 1))
+        cb = rules.callbacks.due
+        if cb.unit.value == _WORKING_DAYS:
+            max_working = max(max_working, day * (int(cb.amount) + 1))
+        elif cb.unit.value == _WORKING_HOURS:
+            max_working = max(max_working, _dt.timedelta(hours=cb.amount))
+        else:
+            max_natural = max(max_natural, _dt.timedelta(hours=cb.amount))
+        levels = tuple(sorted((
+            Level(e.level, e.name, float(e.after_deadline.amount), e.after_deadline.unit.value,
+                  _targets(e.notify_roles, e.notify_departments), e.sms)
+            for e in sla.escalation), key=lambda lv: lv.level))
+        return cls(sla.warning_at_percent, _targets(sla.warning_notify_roles), levels,
+                   max_working + extra_allowance, max_natural + extra_allowance)
+
+
+# --- fast working time ------------------------------------------------------------------------
+
+_US = _dt.timedelta(microseconds=1)
+
+
+class WorkTime:
+    """Working time between moments in integer microseconds, with per-day caching.
+
+    The same definition as :meth:`WorkCalendar.working_time_between` (office periods of
+    working days), but each day's periods are computed once per instance, so checking many
+    rows in one sweep costs a few dictionary look-ups per row.
+    """
+
+    def __init__(self, calendar: WorkCalendar):
+        self.calendar = calendar
+        self._days: dict[_dt.date, tuple[tuple[_dt.datetime, _dt.datetime], ...]] = {}
+        self._totals: dict[_dt.date, int] = {}
+
+    def _periods(self, day: _dt.date):
+        periods = self._days.get(day)
+        if periods is None:
+            periods = tuple(self.calendar.office_periods(day))
+            self._days[day] = periods
+            self._totals[day] = sum((e - s) // _US for s, e in periods)
+        return periods
+
+    def between(self, a: _dt.datetime, b: _dt.datetime) -> int:
+        """Office time from ``a`` to ``b`` in microseconds (0 when ``b`` ≤ ``a``)."""
+        if b <= a:
+            return 0
+        tz = self.calendar.tz
+        a, b = a.astimezone(tz), b.astimezone(tz)
+        first, last = a.date(), b.date()
+        total = 0
+        day = first
+        while day <= last:
+            periods = self._periods(day)
+            if first < day < last:
+                total += self._totals[day]
+            else:
+                for s, e in periods:
+                    lo, hi = max(s, a), min(e, b)
+                    if lo < hi:
+                        total += (hi - lo) // _US
+            day += _dt.timedelta(days=1)
+        return total
+
+
+# --- report -----------------------------------------------------------------------------------
+
+@dataclass
+class SweepReport:
+    now: _dt.datetime
+    candidates: int = 0          # rows looked at (found by the range queries)
+    warned: int = 0
+    overdue: int = 0
+    escalations: dict[int, int] = field(default_factory=dict)   # level → events appended
+    notifications: int = 0       # internal outbox rows written
+    skipped_locked: int = 0      # ticket busy (another sweeper, a workflow action): next run
+    errors: list[str] = field(default_factory=list)             # rows that could not be computed
+    batches: int = 0
+
+    @property
+    def events(self) -> int:
+        return self.warned + self.overdue_events + sum(self.escalations.values())
+
+    overdue_events: int = 0      # sla_overdue events (overdue with no level reached yet)
+
+
+# --- the sweep ----------------------------------------------------------------------------------
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _iso(moment: _dt.datetime) -> str:
+    return moment.astimezone(_dt.timezone.utc).isoformat()
+
+
+_OPEN = (TicketDeadline.completed_at.is_(None), TicketDeadline.paused_at.is_(None))
+
+
+def _level_fired():
+    """Correlated condition: an ``escalate`` event of this stage and level in the current episode."""
+    return exists().where(
+        TicketEvent.ticket_id == TicketDeadline.ticket_id,
+        TicketEvent.action == ACTION_ESCALATE,
+        TicketEvent.at >= TicketDeadline.overdue_at,
+        TicketEvent.data["stage"].as_string() == TicketDeadline.stage,
+    )
+
+
+def sweep(session: Session, *, now: _dt.datetime, rules, calendar: WorkCalendar,
+          batch_size: int = 500, policy: SweepPolicy | None = None) -> SweepReport:
+    """Warn, mark overdue and escalate every open deadline row whose time has come at ``now``.
+
+    Commits ``session`` after every batch of ``batch_size`` candidate rows; start it with no
+    transaction in progress. Never raises for a single row that cannot be computed (e.g. a
+    year the holiday calendar does not cover): the row is listed in ``report.errors`` and
+    retried by the next run. Any other error propagates; committed batches stay done.
+    """
+    if not isinstance(now, _dt.datetime) or now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    if batch_size < 1:
+        raise ValueError("batch_size must be ≥ 1")
+    if session.in_transaction():
+        session.commit()
+    policy = policy or SweepPolicy.from_rules(rules, calendar)
+    report = SweepReport(now=now)
+    worker = _Sweeper(session, now, policy, calendar, report)
+
+    # 1. overdue rows not yet marked
+    worker.run(and_(*_OPEN, TicketDeadline.overdue_at.is_(None), TicketDeadline.due_at < now), batch_size)
+    # 2. later escalation levels of rows already marked overdue
+    for level in policy.levels:
+        if not level.amount:
+            continue  # reached at the deadline: fired when the row was marked overdue
+        threshold = now - level.min_delay()
+        level_fired = _level_fired().where(TicketEvent.data["level"].as_integer() == level.level)
+        worker.run(and_(*_OPEN, TicketDeadline.overdue_at.is_not(None), TicketDeadline.due_at < now,
+                        TicketDeadline.due_at <= threshold, ~level_fired), batch_size)
+    # 3. warnings
+    horizon = worker.warning_horizon()
+    worker.run(and_(*_OPEN, TicketDeadline.warned_at.is_(None), TicketDeadline.overdue_at.is_(None),
+                    TicketDeadline.due_at >= now, TicketDeadline.due_at <= horizon), batch_size)
+    return report
+
+
+class _Sweeper:
+    def __init__(self, session: Session, now: _dt.datetime, policy: SweepPolicy,
+                 calendar: WorkCalendar, report: SweepReport):
+        self.session, self.now, self.policy, self.calendar, self.report = session, now, policy, calendar, report
+        self.work = WorkTime(calendar)
+        self.pg = _is_postgres(session)
+
+    def warning_horizon(self) -> _dt.datetime:
+        share = (100 - self.policy.warning_percent) / 100
+        natural = self.now + self.policy.max_natural * share
+        try:
+            working = self.calendar.add_working_hours(self.now, self.policy.max_working * share)
+        except (CalendarNotCovered, ValueError) as exc:
+            self.report.errors.append(f"warning horizon: {exc}")
+            working = self.now + _dt.timedelta(days=31)
+        return max(natural, working) + _dt.timedelta(seconds=1)
+
+    # -- candidates in keyset pages ------------------------------------------------------------
+
+    def run(self, condition, batch_size: int) -> None:
+        after: tuple[_dt.datetime, int] | None = None
+        while True:
+            stmt = (select(TicketDeadline.id, TicketDeadline.due_at).where(condition)
+                    .order_by(TicketDeadline.due_at, TicketDeadline.id).limit(batch_size))
+            if after is not None:
+                stmt = stmt.where(tuple_(TicketDeadline.due_at, TicketDeadline.id)
+                                  > tuple_(literal(after[0], UTCDateTime()), literal(after[1])))
+            page = self.session.execute(stmt).all()
+            if not page:
+                self.session.commit()
+                return
+            self.report.candidates += len(page)
+            for row_id, _due in page:
+                self._one(row_id)
+            self.session.commit()
+            self.report.batches += 1
+            after = (page[-1].due_at, page[-1].id)
+            if len(page) < batch_size:
+                return
+
+    def _one(self, row_id: int) -> None:
+        try:
+            with self.session.begin_nested():
+                self._process(row_id)
+        except (CalendarNotCovered, ValueError) as exc:
+            self.report.errors.append(f"deadline {row_id}: {exc}")
+            log.warning("SLA sweep: deadline %s not computable: %s", row_id, exc)
+        except IntegrityError as exc:  # e.g. an event seq taken by a concurrent writer
+            self.report.skipped_locked += 1
+            log.info("SLA sweep: deadline %s skipped after a conflict: %s", row_id, exc.orig)
+
+    # -- one row --------------------------------------------------------------------------------
+
+    def _process(self, row_id: int) -> None:
+        s, now = self.session, self.now
+        ticket_id = s.execute(select(TicketDeadline.ticket_id).where(TicketDeadline.id == row_id)).scalar()
+        if ticket_id is None:
+            return
+        lock = select(Ticket).where(Ticket.id == ticket_id).execution_options(populate_existing=True)
+        if self.pg:
+            lock = lock.with_for_update(skip_locked=True)
+        ticket = s.execute(lock).scalar_one_or_none()
+        if ticket is None:
+            self.report.skipped_locked += 1
+            return
+        row = s.execute(select(TicketDeadline).where(TicketDeadline.id == row_id)
+                        .execution_options(populate_existing=True)).scalar_one_or_none()
+        if row is None or row.completed_at is not None or row.paused_at is not None:
+            return
+        if now > row.due_at:
+            self._overdue(ticket, row)
+        elif row.warned_at is None and row.overdue_at is None and self._warning_reached(row):
+            self._warn(ticket, row)
+
+    def _warning_reached(self, row: TicketDeadline) -> bool:
+        p = self.policy.warning_percent
+        if row.unit == _NATURAL:
+            total = (row.due_at - row.started_at) // _US
+            remaining = max((row.due_at - self.now) // _US, 0)
+        else:
+            total = self.work.between(row.started_at, row.due_at)
+            remaining = self.work.between(self.now, row.due_at)
+        if total <= 0:
+            return remaining <= 0
+        return 100 * remaining <= (100 - p) * total
+
+    def _guarded(self, row: TicketDeadline, *conditions, **values) -> bool:
+        done = self.session.execute(
+            update(TicketDeadline)
+            .where(TicketDeadline.id == row.id, TicketDeadline.due_at == row.due_at, *_OPEN, *conditions)
+            .values(**values).execution_options(synchronize_session=False))
+        return done.rowcount == 1
+
+    def _warn(self, ticket: Ticket, row: TicketDeadline) -> None:
+        if not self._guarded(row, TicketDeadline.warned_at.is_(None), TicketDeadline.overdue_at.is_(None),
+                             warned_at=self.now):
+            return
+        due_local = row.due_at.astimezone(self.calendar.tz)
+        note = f"{row.stage}时限已用 {self.policy.warning_percent}%，将于 {due_local:%Y-%m-%d %H:%M} 到期(预警)"
+        self._event(ticket, row, ACTION_WARNING, note, {"percent": self.policy.warning_percent},
+                    self.policy.warning_targets)
+        self.report.warned += 1
+
+    def _overdue(self, ticket: Ticket, row: TicketDeadline) -> None:
+        marked_now = row.overdue_at is None
+        if marked_now:
+            if not self._guarded(row, TicketDeadline.overdue_at.is_(None), overdue_at=self.now):
+                return
+            episode_start = self.now
+            self.report.overdue += 1
+        else:
+            episode_start = row.overdue_at
+        reached = [lv for lv in self.policy.levels if self.now >= lv.moment(row.due_at, self.calendar)]
+        fired = set() if marked_now else self._fired_levels(ticket.id, row.stage, episode_start)
+        new = [lv for lv in reached if lv.level not in fired]
+        if not marked_now and new:
+            # take the row's write lock before re-checking (a second sweeper blocks here, then sees our events)
+            if not self._guarded(row, TicketDeadline.overdue_at == episode_start, overdue_at=episode_start):
+                return
+            fired = self._fired_levels(ticket.id, row.stage, episode_start)
+            new = [lv for lv in reached if lv.level not in fired]
+        for lv in new:
+            note = f"{row.stage}超时，第 {lv.level} 级{lv.name}"
+            self._event(ticket, row, ACTION_ESCALATE, note,
+                        {"level": lv.level, "name": lv.name, "overdue_since": _iso(episode_start)},
+                        lv.targets if lv.sms else ())
+            self.report.escalations[lv.level] = self.report.escalations.get(lv.level, 0) + 1
+        if marked_now and not new:
+            self._event(ticket, row, ACTION_OVERDUE, f"{row.stage}已超时(超时)", {}, ())
+            self.report.overdue_events += 1
+
+    def _fired_levels(self, ticket_id: int, stage: str, since: _dt.datetime) -> set[int]:
+        rows = self.session.execute(select(TicketEvent.data).where(
+            TicketEvent.ticket_id == ticket_id, TicketEvent.action == ACTION_ESCALATE,
+            TicketEvent.at >= since)).scalars()
+        return {int(d["level"]) for d in rows if d.get("stage") == stage and "level" in d}
+
+    # -- event and outbox ---------------------------------------------------------------------------
+
+    def _event(self, ticket: Ticket, row: TicketDeadline, action: str, note: str,
+               extra: dict[str, Any], targets: Sequence[str]) -> None:
+        s, now = self.session, self.now
+        seq = (s.execute(select(func.max(TicketEvent.seq)).where(TicketEvent.ticket_id == ticket.id)).scalar() or 0) + 1
+        data = {"stage": row.stage, "due_at": _iso(row.due_at), "started_at": _iso(row.started_at),
+                "unit": row.unit, "amount": row.amount, **extra, "notified": list(targets)}
+        s.add(TicketEvent(ticket_id=ticket.id, seq=seq, at=now, actor_id=None, actor=SYSTEM_ACTOR,
+                          action=action, from_state=ticket.state, to_state=ticket.state, note=note, data=data))
+        s.flush()
+        if not targets:
+            return
+        context = {
+            "number": ticket.number, "action": action, "action_label": _ACTION_LABELS[action],
+            "from_state": ticket.state, "to_state": ticket.state, "state_label": "", "note": note,
+            "category_name": ticket.category_name, "address": ticket.address,
+            "district_code": ticket.district_code, "department_code": ticket.department_code,
+            "at": _iso(now), "stage": row.stage, "due_at": _iso(row.due_at),
+            **{k: v for k, v in extra.items() if k in ("level", "name", "percent")},
+        }
+        values = [{
+            "channel": "internal", "to": target[:40], "template": f"ticket.{action}.{target}"[:60],
+            "body": json.dumps({**context, "target": target}, ensure_ascii=False),
+            "ticket_id": ticket.id, "dedup_key": f"ticket:{ticket.id}:event:{seq}:{target}:{target}"[:160],
+            "status": "pending", "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now,
+        } for target in targets]
+        insert = postgresql.insert if self.pg else sqlite.insert
+        table = Notification.__table__
+        s.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=[table.c.dedup_key]))
+        self.report.notifications += len(values)
+
+
+_ACTION_LABELS = {ACTION_WARNING: "预警", ACTION_OVERDUE: "超时", ACTION_ESCALATE: "督办"}

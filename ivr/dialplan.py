@@ -191,7 +191,11 @@ def render_dialplan(flow: IvrFlow, *, out_dir: str | os.PathLike[str], context_p
                          prompts_dir=prompts_dir, **settings)
     s.check()
     flow.validate()
-    env = _environment(Path(templates_dir) if templates_dir else TEMPLATES_DIR)
+    tdir = Path(templates_dir) if templates_dir else TEMPLATES_DIR
+    if not (tdir / "extensions.conf.j2").is_file():
+        raise FileNotFoundError(f"dialplan templates not found in {tdir}; install the project editable "
+                                "(pip install -e .) or pass templates_dir=<checkout>/dialplans")
+    env = _environment(tdir)
     ctx = _context(flow, s)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -372,3 +372,17 @@ def test_prompts_referenced_are_exactly_the_flow_prompts(shipped, make_rules, tm
         assert referenced_prompts(parse(ext.read_text(encoding="utf-8")), "hl12319") == {
             p.file for p in flow.prompts()}
 
+
+
+def test_missing_templates_are_reported(shipped_rules, tmp_path):
+    with pytest.raises(FileNotFoundError, match="dialplan templates not found"):
+        render_dialplan(flow_from_rules(shipped_rules), out_dir=tmp_path / "o", templates_dir=tmp_path)
+
+
+def test_templates_dir_can_be_given(shipped_rules, tmp_path):
+    """A copy of dialplans/ elsewhere (e.g. an operator's customised templates) is used as given."""
+    custom = tmp_path / "t"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "dialplans", custom)
+    (custom / "manager.conf.j2").write_text("; custom {{ s.ami_user }}\n", encoding="utf-8")
+    paths = render_dialplan(flow_from_rules(shipped_rules), out_dir=tmp_path / "o", templates_dir=custom)
+    assert paths[2].read_text(encoding="utf-8") == "; custom hotline\n"

@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from .channels import UP, Channel, Hungup, Interrupted, parse_callerid
+from . import timespec
 from .expressions import split_args, substitute
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,7 +28,7 @@ JUMP = 1  # the application moved the channel (Goto); do not advance the priorit
 CANONICAL = {
     name.lower(): name
     for name in (
-        "Answer NoOp Verbose Log Set UserEvent Goto GotoIf ExecIf AGI BackGround Playback WaitExten Read Wait "
+        "Answer NoOp Verbose Log Set UserEvent Goto GotoIf GotoIfTime ExecIf ExecIfTime AGI BackGround Playback WaitExten Read Wait "
         "SendDTMF Dial Queue MixMonitor StopMixMonitor Record Busy Congestion Ringing Progress Hangup "
         "AppDial AppDial2 AppQueue"
     ).split()
@@ -104,6 +105,12 @@ class Interpreter:
             return a if truth else b
         if name == "LEN":
             return str(len(arg))
+        if name == "STRFTIME":
+            return timespec.strftime(arg, self.pbx.clock.now())
+        if name == "IFTIME":
+            spec, _, rest = arg.partition("?")
+            a, _, b = rest.partition(":")
+            return a if timespec.matches(spec, self.pbx.clock.now()) else b
         if name == "GLOBAL":
             return self.pbx.globals.get(arg, "")
         if chan is None:
@@ -150,6 +157,12 @@ class Interpreter:
                 chan.cdr_userfield = value
             elif upper == "TIMEOUT":
                 chan.variables[f"__timeout_{arg.lower()}"] = value
+            elif upper == "CHANNEL" and arg.lower() == "language":
+                chan.language = value
+            elif upper == "CHANNEL" and arg.lower() == "accountcode":
+                old = chan.accountcode
+                chan.accountcode = value
+                self.pbx.chan_event("NewAccountCode", chan, ("OldAccountCode", old))
             elif upper == "CALLERID":
                 if arg.lower() == "num":
                     self.pbx.set_callerid(chan, chan.cid_name, value)
@@ -395,6 +408,28 @@ async def _gotoif(it: Interpreter, chan: Channel, args: str) -> int:
     if not target.strip():
         return 0
     return it.goto(chan, target)
+
+
+@app("GotoIfTime")
+async def _gotoiftime(it: Interpreter, chan: Channel, args: str) -> int:
+    spec, _, rest = args.partition("?")
+    iftrue, _, iffalse = rest.partition(":")
+    target = iftrue if timespec.matches(spec, it.pbx.clock.now()) else iffalse
+    if not target.strip():
+        return 0
+    return it.goto(chan, target)
+
+
+@app("ExecIfTime")
+async def _execiftime(it: Interpreter, chan: Channel, args: str) -> int:
+    spec, _, rest = args.partition("?")
+    if not timespec.matches(spec, it.pbx.clock.now()) or not rest.strip():
+        return 0
+    from .conf import split_app
+
+    name, a = split_app(rest)
+    fn = APPS.get(name.lower())
+    return await fn(it, chan, a) if fn else 0
 
 
 @app("ExecIf")

@@ -104,3 +104,55 @@ async def test_invalid_digit_goes_to_i_and_back_to_menu() -> None:
         choice = await tap.wait_for(lambda m: m.get("UserEvent") == "IVRChoice")
         assert choice.get("Digit") == "3"
         await tap.wait_for(lambda m: m.name == "Newexten" and m.get("Context") == "ivr-branch-info" and m.get("Application") == "Playback")
+
+
+def _epoch(text: str, tz: str = "Asia/Shanghai") -> float:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(tz)).timestamp()
+
+
+@pytest.mark.parametrize(
+    "spec, when, ok",
+    [
+        ("08:00-20:00,*,*,*,Asia/Shanghai", "2026-11-27 08:00", True),
+        ("08:00-20:00,*,*,*,Asia/Shanghai", "2026-11-27 20:00", True),
+        ("08:00-20:00,*,*,*,Asia/Shanghai", "2026-11-27 20:01", False),
+        ("08:00-20:00,*,*,*,Asia/Shanghai", "2026-11-27 07:59", False),
+        ("08:30-17:30,mon-fri,*,*,Asia/Shanghai", "2026-11-28 10:00", False),  # Saturday
+        ("08:30-17:30,mon-fri,*,*,Asia/Shanghai", "2026-11-27 10:00", True),  # Friday
+        ("22:00-06:00,*,*,*,Asia/Shanghai", "2026-11-27 23:30", True),
+        ("*,fri-mon,*,*,Asia/Shanghai", "2026-11-30 12:00", True),  # Monday, wrapped range
+        ("*,*,1-15,jan&nov,Asia/Shanghai", "2026-11-27 12:00", False),
+        ("*,*,20-31,jan&nov,Asia/Shanghai", "2026-11-27 12:00", True),
+    ],
+)
+def test_time_conditions(spec: str, when: str, ok: bool) -> None:
+    from ivr.simulator.timespec import matches
+
+    assert matches(spec, _epoch(when)) is ok
+
+
+def test_strftime_in_zone() -> None:
+    from ivr.simulator.timespec import strftime
+
+    assert strftime(f"{_epoch('2026-11-27 23:30')},Asia/Shanghai,%Y%m%d", 0) == "20261127"
+    assert strftime(f"{_epoch('2026-11-27 23:30')},UTC,%Y%m%d %H", 0) == "20261127 15"
+
+
+async def test_gotoiftime_strftime_and_channel_language_in_a_call() -> None:
+    plan = """
+[in]
+exten => s,1,Set(CHANNEL(language)=zh)
+ same => n,GotoIfTime(00:00-23:59,*,*,*,Asia/Shanghai?open:closed)
+ same => n(open),UserEvent(Hours,State: open,Day: ${STRFTIME(${EPOCH},Asia/Shanghai,%Y)})
+ same => n,Hangup()
+ same => n(closed),UserEvent(Hours,State: closed)
+"""
+    async with PbxSimulator(dialplan=plan, inbound_context="in", speed=50, agi_address=("127.0.0.1", free_port())) as s:
+        async with AmiTap(s.bound_port) as tap:
+            call = await s.place_call("13800000011", "s")
+            await call.wait_ended(5)
+            ev = await tap.wait_for(lambda m: m.get("UserEvent") == "Hours")
+    assert ev.get("State") == "open" and ev.get("Language") == "zh" and ev.get("Day").isdigit()

@@ -167,7 +167,7 @@ class _Level:
 class _Snapshot:
     levels: tuple[_Level, ...]       # deepest level first
     by_code: dict[str, Placement]
-    aliases: tuple[_Alias, ...]
+    aliases: dict[str, tuple[_Alias, ...]]   # by their first two characters (the whole text if shorter)
     unit_count: int
     version: int = field(default=0)
 
@@ -251,8 +251,11 @@ def _build(units: Iterable[UnitLike], version: int) -> _Snapshot:
             rank[i] = position
         shapely.prepare(geoms)   # prepare up front: lazy preparation from several threads would race
         levels.append(_Level(STRtree(geoms), [by_code[c] for c, _ in items], rank))
-    aliases = tuple(a for p in by_code.values() for a in _aliases(p.unit))
-    return _Snapshot(tuple(levels), by_code, aliases, len(refs), version)
+    aliases: dict[str, list[_Alias]] = {}
+    for p in by_code.values():
+        for a in _aliases(p.unit):
+            aliases.setdefault(a.text[:2], []).append(a)
+    return _Snapshot(tuple(levels), by_code, {k: tuple(v) for k, v in aliases.items()}, len(refs), version)
 
 
 _POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
@@ -394,13 +397,14 @@ class GridIndex:
         if not norm:
             return AddressMatch("none")
         hits: list[tuple[int, int, _Alias]] = []
-        for alias in snap.aliases:
-            start = norm.find(alias.text)
-            while start >= 0:
-                end = start + len(alias.text)
-                if not (alias.quality == BASE and norm.startswith(_NOT_A_UNIT_AFTER, end)):
-                    hits.append((start, end, alias))
-                start = norm.find(alias.text, start + 1)
+        table = snap.aliases
+        for start in range(len(norm)):   # only names starting with these characters can match here
+            for key in {norm[start:start + 2], norm[start]}:
+                for alias in table.get(key, ()):
+                    end = start + len(alias.text)
+                    if norm.startswith(alias.text, start) and not (
+                            alias.quality == BASE and norm.startswith(_NOT_A_UNIT_AFTER, end)):
+                        hits.append((start, end, alias))
         # Drop matches strictly inside a longer match (平庄 inside 平庄西城街道).
         spans = {(s, e) for s, e, _ in hits}
         kept = [(s, e, a) for s, e, a in hits

@@ -259,3 +259,12 @@ def test_malformed_coordinates_name_the_unit():
              Cell("200000", "乙区", 1, None, "district", {"type": "Polygon", "coordinates": [[[0, 0], "x"]]})]
     with pytest.raises(GridLookupError, match="unit 200000: bad geometry"):
         GridIndex.from_units(cells)
+
+
+def test_one_character_names_and_names_at_the_end_of_the_text():
+    cells = [Cell("100000", "甲", 1, None, "district", square(0, 0, 1, 1)),
+             Cell("100000001", "乙街道", 2, "100000", "street", square(0, 0, 1, 1))]
+    index = GridIndex.from_units(cells)
+    assert index.locate_address("就在甲").placement.unit.code == "100000"
+    assert index.locate_address("甲乙街道").placement.unit.code == "100000001"
+    assert index.locate_address("乙").status == "none"      # a one-character base name is not used

@@ -54,3 +54,33 @@ async def test_agi_failure_when_nobody_listens_and_call_continues() -> None:
     agistatus = [m.get("Value") for m in got if m.name == "VarSet" and m.get("Variable") == "AGISTATUS"]
     assert agistatus == ["FAILURE"]
     assert any(m.name == "UserEvent" and m.get("UserEvent") == "IVRTimeout" for m in got)
+
+
+async def test_hangup_during_wait_for_digit_like_agi_hangup_test_1() -> None:
+    """The channel hangs up while the script waits: ``200 result=-1``, an out-of-band ``HANGUP``,
+    and later commands are still answered (agi_hangup-test_1)."""
+    from sim_driver import AmiTap
+
+    replies: list[str] = []
+    hung_up: list[bool] = []
+
+    async def hangup_test(session) -> None:
+        for command in ("ANSWER", "WAIT FOR DIGIT 15000", "NOOP"):
+            reply = await session.raw(command, check=False, timeout=30)
+            replies.extend(reply.lines)
+        hung_up.append(session.hung_up)
+
+    async with FastAgiServer("127.0.0.1", 0, {"hangup-test": hangup_test}) as agi:
+        async with PbxSimulator(agi_address=("127.0.0.1", agi.bound_port), speed=25) as sim, AmiTap(sim.bound_port) as tap:
+            await tap.action("Setvar", Variable="GLOBAL(IVR_AGI_URL)", Value="agi://127.0.0.1:4573/hangup-test")
+            await tap.action("Originate", Channel="Local/s@ivr-12319", Application="Wait", Data="40", Async="true",
+                             CallerID='"AGI Hangup" <0905000006>')
+            start = await tap.wait_for(lambda m: m.name == "AGIExecStart" and m.get("Command") == "WAIT FOR DIGIT 15000")
+            await tap.action("Hangup", Channel=start["Channel"])
+            await sim.wait_idle(10)
+            status = await tap.wait_for(lambda m: m.name == "VarSet" and m.get("Variable") == "AGISTATUS")
+    want = [r for r in (FIXTURES / "agi_hangup-test_1.txt").read_text().partition("\n\n")[2].split("\n") if r]
+    assert want == ["200 result=0", "200 result=-1", "HANGUP", "200 result=0"]
+    assert replies == [w for w in want if w != "HANGUP"]
+    assert hung_up == [True]
+    assert status.get("Value") == "HANGUP"

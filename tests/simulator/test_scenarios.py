@@ -206,3 +206,15 @@ async def test_userevent_action_is_broadcast_with_all_headers() -> None:
         ev = await other.wait_for(lambda m: m.name == "UserEvent")
         assert [k for k, _ in ev.headers] == ["Event", "Privilege", "SystemName", "UserEvent", "Case", "District", "ActionID"]
         assert ev.get("Case") == "12319-20261127-00042"
+
+
+async def test_queue_timeout_continues_dialplan_with_queuestatus() -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        await tap.action("QueuePause", Interface="Local/200@queue-agents/n", Paused="true", Queue="test")
+        call = await s.place_call("13300000000", "12319", CallerScript().until_app("WaitExten").press("2"))
+        await call.wait_ended(30)
+        noop = await tap.wait_for(lambda m: m.name == "Newexten" and m.get("Channel") == call.name
+                                  and m.get("AppData", "").startswith("QUEUESTATUS="))
+        assert noop.get("AppData") == "QUEUESTATUS=TIMEOUT"
+        assert not tap.events("QueueCallerAbandon")
+    lifecycle_ok(tap)

@@ -167,7 +167,8 @@ class _Level:
 class _Snapshot:
     levels: tuple[_Level, ...]       # deepest level first
     by_code: dict[str, Placement]
-    aliases: dict[str, tuple[_Alias, ...]]   # by their first two characters (the whole text if shorter)
+    aliases: dict[str, tuple[_Alias, ...]]   # by their text
+    alias_lengths: tuple[int, ...]
     unit_count: int
     version: int = field(default=0)
 
@@ -254,8 +255,9 @@ def _build(units: Iterable[UnitLike], version: int) -> _Snapshot:
     aliases: dict[str, list[_Alias]] = {}
     for p in by_code.values():
         for a in _aliases(p.unit):
-            aliases.setdefault(a.text[:2], []).append(a)
-    return _Snapshot(tuple(levels), by_code, {k: tuple(v) for k, v in aliases.items()}, len(refs), version)
+            aliases.setdefault(a.text, []).append(a)
+    return _Snapshot(tuple(levels), by_code, {k: tuple(v) for k, v in aliases.items()},
+                     tuple(sorted({len(k) for k in aliases})), len(refs), version)
 
 
 _POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
@@ -398,12 +400,13 @@ class GridIndex:
             return AddressMatch("none")
         hits: list[tuple[int, int, _Alias]] = []
         table = snap.aliases
-        for start in range(len(norm)):   # only names starting with these characters can match here
-            for key in {norm[start:start + 2], norm[start]}:
-                for alias in table.get(key, ()):
-                    end = start + len(alias.text)
-                    if norm.startswith(alias.text, start) and not (
-                            alias.quality == BASE and norm.startswith(_NOT_A_UNIT_AFTER, end)):
+        for start in range(len(norm)):   # dictionary probes: cost depends on the text, not the grid
+            for length in snap.alias_lengths:
+                end = start + length
+                if end > len(norm):
+                    break
+                for alias in table.get(norm[start:end], ()):
+                    if not (alias.quality == BASE and norm.startswith(_NOT_A_UNIT_AFTER, end)):
                         hits.append((start, end, alias))
         # Drop matches strictly inside a longer match (平庄 inside 平庄西城街道).
         spans = {(s, e) for s, e, _ in hits}

@@ -112,9 +112,12 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
 
 
 def _span_for_gotoiftime(span: str) -> str:
-    """``08:00-24:00`` → ``08:00-23:59`` (GotoIfTime ranges are inclusive minutes)."""
+    """``08:00-20:00`` → ``08:00-19:59``: the rules' end is exclusive, GotoIfTime's end minute is
+    inclusive (pbx_timing.c marks the last minute too), so 20:00:30 must already be closed."""
     start, end = span.split("-")
-    return f"{start}-{'23:59' if end == '24:00' else end}"
+    hours, minutes = (int(x) for x in end.split(":"))
+    total = (hours * 60 + minutes - 1) % (24 * 60)
+    return f"{start}-{total // 60:02d}:{total % 60:02d}"
 
 
 def _context(flow: IvrFlow, s: DialplanSettings) -> dict[str, Any]:

@@ -216,7 +216,7 @@ def test_business_hours_agi_with_gotoiftime_fallback(shipped):
     assert 'GotoIf($["${HOTLINE_OPEN}" = "1"]?open)' in calls
     assert 'GotoIf($["${HOTLINE_OPEN}" = "0"]?closed)' in calls
     sched = dp.find("hl12319-entry", "s", "schedule")
-    assert "GotoIfTime(08:00-20:00,*,*,*,Asia/Shanghai?open)" in calls[sched:]
+    assert "GotoIfTime(08:00-19:59,*,*,*,Asia/Shanghai?open)" in calls[sched:]
     closed = steps[dp.find("hl12319-entry", "s", "closed")]
     assert (closed.app, closed.args) == ("Goto", "hl12319-message,closed,1")
     after = [f"{s.app}({s.args})" for s in dp.steps("hl12319-message", "closed")]
@@ -230,7 +230,7 @@ def test_working_days_and_always_open(make_rules, tmp_path):
 
     _, dp = render(flow_from_rules(make_rules(working)), tmp_path / "w")
     calls = [f"{s.app}({s.args})" for s in dp.steps("hl12319-entry", "s")]
-    assert "GotoIfTime(08:30-12:00,mon-fri,*,*,Asia/Shanghai?open)" in calls
+    assert "GotoIfTime(08:30-11:59,mon-fri,*,*,Asia/Shanghai?open)" in calls
     assert "GotoIfTime(14:30-23:59,mon-fri,*,*,Asia/Shanghai?open)" in calls
 
     _, dp = render(flow_from_rules(make_rules(lambda d: d.update(business_hours={"mode": "always"}))),

@@ -68,6 +68,7 @@ class Channel:
     created: float = 0.0
     answered_at: float | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    gosub_stack: list = field(default_factory=list)  # (context, exten, return priority, saved ARGn)
     app: str = ""
     appdata: str = ""
     local_peer: "Channel | None" = None

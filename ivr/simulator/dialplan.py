@@ -29,7 +29,7 @@ CANONICAL = {
     name.lower(): name
     for name in (
         "Answer NoOp Verbose Log Set UserEvent Goto GotoIf GotoIfTime ExecIf ExecIfTime AGI BackGround Playback WaitExten Read Wait "
-        "SendDTMF Dial Queue MixMonitor StopMixMonitor Record Busy Congestion Ringing Progress Hangup "
+        "Gosub GosubIf Return StackPop SendDTMF Dial Queue MixMonitor StopMixMonitor Record Busy Congestion Ringing Progress Hangup "
         "AppDial AppDial2 AppQueue"
     ).split()
 }
@@ -444,6 +444,75 @@ async def _execif(it: Interpreter, chan: Channel, args: str) -> int:
     name, a = split_app(target)
     fn = APPS.get(name.lower())
     return await fn(it, chan, a) if fn else 0
+
+
+def _split_target_args(target: str) -> tuple[str, list[str]]:
+    """``"ctx,s,1(a,b)"`` -> ``("ctx,s,1", ["a", "b"])``."""
+    target = target.strip()
+    if target.endswith(")") and "(" in target:
+        head, _, rest = target.partition("(")
+        return head, split_args(rest[:-1])
+    return target, []
+
+
+def _gosub(it: Interpreter, chan: Channel, target: str) -> int:
+    where, args = _split_target_args(target)
+    stack = chan.gosub_stack
+    saved = {k: v for k, v in chan.variables.items() if k.startswith("ARG") and k[3:].isdigit()}
+    frame = (chan.context, chan.exten, chan.priority + 1, saved)
+    for k in saved:
+        chan.variables.pop(k, None)
+    res = it.goto(chan, where)
+    if res != JUMP:
+        for k, v in saved.items():
+            chan.variables[k] = v
+        return -1
+    stack.append(frame)
+    for n, a in enumerate(args, start=1):
+        chan.variables[f"ARG{n}"] = a
+    return JUMP
+
+
+@app("Gosub")
+async def _gosub_app(it: Interpreter, chan: Channel, args: str) -> int:
+    return _gosub(it, chan, args)
+
+
+@app("GosubIf")
+async def _gosubif(it: Interpreter, chan: Channel, args: str) -> int:
+    cond, _, rest = args.partition("?")
+    depth, cut = 0, len(rest)
+    for i, c in enumerate(rest):  # the ':' outside parentheses separates the two targets
+        depth += c == "("
+        depth -= c == ")"
+        if c == ":" and depth == 0:
+            cut = i
+            break
+    iftrue, iffalse = rest[:cut], rest[cut + 1 :]
+    target = iftrue if cond.strip() not in ("", "0") else iffalse
+    return _gosub(it, chan, target) if target.strip() else 0
+
+
+@app("Return")
+async def _return(it: Interpreter, chan: Channel, args: str) -> int:
+    stack = chan.gosub_stack
+    it.pbx.set_var(chan, "GOSUB_RETVAL", args)
+    if not stack:
+        log.warning("Return without Gosub on %s", chan.name)
+        return -1
+    ctx, exten, prio, saved = stack.pop()
+    for k in [k for k in chan.variables if k.startswith("ARG") and k[3:].isdigit()]:
+        chan.variables.pop(k, None)
+    chan.variables.update(saved)
+    chan.context, chan.exten, chan.priority = ctx, exten, prio
+    return JUMP
+
+
+@app("StackPop")
+async def _stackpop(it: Interpreter, chan: Channel, args: str) -> int:
+    if chan.gosub_stack:
+        chan.gosub_stack.pop()
+    return 0
 
 
 @app("Wait")

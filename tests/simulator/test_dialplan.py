@@ -156,3 +156,28 @@ exten => s,1,Set(CHANNEL(language)=zh)
             await call.wait_ended(5)
             ev = await tap.wait_for(lambda m: m.get("UserEvent") == "Hours")
     assert ev.get("State") == "open" and ev.get("Language") == "zh" and ev.get("Day").isdigit()
+
+
+async def test_gosub_with_arguments_and_return_value() -> None:
+    plan = """
+[in]
+exten => s,1,Set(ARG1=outer)
+ same => n,Gosub(sub-tag,s,1(150402,红山区))
+ same => n,UserEvent(AfterSub,Ret: ${GOSUB_RETVAL},Arg: ${ARG1})
+ same => n,GosubIf($[1 = 0]?sub-tag,s,1(x):sub-tag,s,1(y,z))
+ same => n,UserEvent(AfterSubIf,Ret: ${GOSUB_RETVAL})
+ same => n,Hangup()
+[sub-tag]
+exten => s,1,UserEvent(InSub,A1: ${ARG1},A2: ${ARG2})
+ same => n,Return(${ARG1}-done)
+"""
+    async with PbxSimulator(dialplan=plan, inbound_context="in", speed=50, agi_address=("127.0.0.1", free_port())) as s:
+        async with AmiTap(s.bound_port) as tap:
+            call = await s.place_call("13800000012", "s")
+            await call.wait_ended(5)
+            await tap.wait_for(lambda m: m.get("UserEvent") == "AfterSubIf")
+    ins = [(m.get("A1"), m.get("A2")) for m in tap.events("UserEvent") if m.get("UserEvent") == "InSub"]
+    assert ins == [("150402", "红山区"), ("y", "z")]
+    after = next(m for m in tap.events("UserEvent") if m.get("UserEvent") == "AfterSub")
+    assert (after.get("Ret"), after.get("Arg")) == ("150402-done", "outer")
+    assert next(m for m in tap.events("UserEvent") if m.get("UserEvent") == "AfterSubIf").get("Ret") == "y-done"

@@ -156,3 +156,58 @@ async def test_menu_less_goes_straight_to_agents(make_rules, tmp_path):
     snap = await run_call(flow, tmp_path, CallerScript().wait(10).hangup(), Backend())
     assert path_of(snap) == [("hl12319-entry", "enter", ""), ("hl12319-queue", "enter", "agents")]
     assert snap.queue == "agents"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _call_without_agi(flow, tmp_path: Path, script: CallerScript):
+    """The app is down: every AGI() fails, the dialplan must carry on by itself."""
+    port = _closed_port()
+    out = tmp_path / "dialplan"
+    render_dialplan(flow, out_dir=out, agi_host="127.0.0.1", agi_port=port)
+    ended: list[CallEnded] = []
+    tracker = CallTracker(on_event=lambda e: ended.append(e) if isinstance(e, CallEnded) else None)
+    async with PbxSimulator(agi_address=("127.0.0.1", port),
+                            dialplan=(out / "extensions.conf").read_text(encoding="utf-8"),
+                            queues=(out / "queues.conf").read_text(encoding="utf-8"),
+                            speed=SPEED, inbound_context="hl12319-entry") as sim:
+        sim.pbx.listeners.append(lambda cls, msg: tracker.feed(msg))
+        call = await sim.place_call(script=script)
+        await call.wait_ended(timeout=60)
+    return ended[0].snapshot
+
+
+def _span_away_from_now(hours_from: int) -> str:
+    """A one-hour span starting ``hours_from`` hours from now (Asia/Shanghai), not wrapping midnight."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).hour
+    start = (now + hours_from) % 24
+    if start == 23:
+        start = (now - hours_from) % 24
+    return f"{start:02d}:00-{start + 1:02d}:00"
+
+
+async def test_agi_down_open_by_the_static_schedule(make_rules, tmp_path):
+    flow = flow_from_rules(make_rules(lambda d: d.update(
+        business_hours={"mode": "scheduled", "hours": ["00:00-24:00"], "days": "every_day"})))
+    snap = await _call_without_agi(flow, tmp_path, CallerScript().wait(3).press("0").wait(5).hangup())
+    assert snap.variables["HOTLINE_HOURS_SOURCE"] == "schedule"
+    assert ("hl12319-menu-main", "choice", "0") in path_of(snap)
+    assert snap.queue == "agents"
+
+
+async def test_agi_down_closed_by_the_static_schedule(make_rules, tmp_path):
+    flow = flow_from_rules(make_rules(lambda d: d.update(
+        business_hours={"mode": "scheduled", "hours": [_span_away_from_now(3)], "days": "every_day"})))
+    snap = await _call_without_agi(flow, tmp_path, CallerScript().wait(20).hangup())
+    assert snap.variables["HOTLINE_HOURS_SOURCE"] == "schedule"
+    assert path_of(snap)[-1] == ("hl12319-message", "enter", "after_hours")
+    assert snap.disposition is Disposition.VOICEMAIL

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import random
 import re
 import time as _time
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from ivr.ami.messages import Message
 
@@ -15,8 +16,7 @@ from .calling import OriginateRequest, originate
 from .channels import Channel, STATE_DESC
 from .server import AmiServer, AmiSession, error, parse_classes, response
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+log = logging.getLogger(__name__)
 
 Handler = Callable[[AmiServer, AmiSession, Message], Awaitable[bool | None]]
 HANDLERS: dict[str, Handler] = {}
@@ -50,9 +50,7 @@ async def dispatch(server: AmiServer, s: AmiSession, msg: Message) -> bool:
     try:
         keep = await handler(server, s, msg)
     except Exception:  # noqa: BLE001 - bad input never crashes the simulator
-        import logging
-
-        logging.getLogger(__name__).exception("action %s failed", name)
+        log.exception("action %s failed", name)
         s.send(error(msg, "Internal error"))
         return True
     return keep is not False

@@ -3,9 +3,9 @@
 Applications implemented (the set the hotline dialplans use): Answer, NoOp,
 Verbose, Log, Set, UserEvent, Goto, GotoIf, ExecIf, AGI, BackGround, Playback,
 WaitExten, Read, Wait, SendDTMF, Dial, Queue, MixMonitor, StopMixMonitor,
-Record, Busy, Congestion, Ringing, Progress, Hangup. Unknown applications are
-skipped with a warning, as Asterisk does when an app is not loaded... except
-that Asterisk hangs up; so do we (``-1``).
+Record, Busy, Congestion, Ringing, Progress, Hangup, Gosub/GosubIf/Return,
+GotoIfTime/ExecIfTime. An unknown application hangs the channel up, as Asterisk
+does when an application is not loaded.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Awaitable, Callable
 
-from .channels import UP, Channel, Hungup, Interrupted, parse_callerid
+from .channels import Channel, Hungup, Interrupted, parse_callerid
 from . import timespec
 from .expressions import split_args, substitute
 
@@ -99,8 +99,6 @@ class Interpreter:
         if name == "IF":
             cond, _, rest = arg.partition("?")
             a, _, b = rest.partition(":")
-            from .expressions import evaluate
-
             truth = cond.strip() not in ("", "0")
             return a if truth else b
         if name == "LEN":
@@ -749,6 +747,3 @@ async def _queue(it: Interpreter, chan: Channel, args: str) -> int:
         return 0
     return await it.pbx.queues.run_queue_app(it, chan, args)
 
-
-def is_up(chan: Channel) -> bool:
-    return chan.state == UP

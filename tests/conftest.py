@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,13 @@ from sqlalchemy.engine import make_url
 import hotline.models  # noqa: F401
 from hotline.database import Base, make_engine, session_factory
 from hotline.migrate import upgrade
+
+# Tests are imported by path (--import-mode=importlib), so two test files may share a
+# basename; each directory's helper modules (fake servers, fixture loaders) stay
+# importable by plain name.
+for _sub in sorted(Path(__file__).parent.iterdir()):
+    if _sub.is_dir() and not _sub.name.startswith((".", "_")) and str(_sub) not in sys.path:
+        sys.path.append(str(_sub))
 
 PG_ENV = "HOTLINE_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]

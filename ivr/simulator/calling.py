@@ -196,6 +196,24 @@ def _dial_status_for(outcome: str, cause: int | None) -> str:
     return "CHANUNAVAIL"
 
 
+def _option_arg(options: str, letter: str) -> str | None:
+    """The argument of option ``letter(...)`` in a Dial options string, or None."""
+    i = 0
+    while i < len(options):
+        c = options[i]
+        if options.startswith("(", i + 1):
+            j = options.find(")", i + 1)
+            j = len(options) if j < 0 else j
+            if c == letter:
+                return options[i + 2 : j]
+            i = j + 1
+            continue
+        if c == letter:
+            return ""
+        i += 1
+    return None
+
+
 def dial_begin(pbx: "Pbx", caller: Channel | None, callee: Channel, dialstring: str) -> None:
     head = caller.snapshot() if caller is not None else []
     pbx.emit("DialBegin", "call", head + callee.snapshot("Dest") + [("DialString", dialstring)])
@@ -279,6 +297,27 @@ async def dial(it: "Interpreter", chan: Channel, args: str) -> int:
         dial_end(pbx, chan, c, "CANCEL")
         pbx.request_hangup(c, 26)
     resource, callee = winner
+    sub = _option_arg(options, "U")
+    if sub is not None:
+        name, *sub_args = sub.split("^")
+        callee.variables.pop("GOSUB_RESULT", None)
+        try:
+            await it.run_subroutine(callee, name.replace("^", ","), sub_args)
+        except Interrupted:
+            pass
+        result = callee.variables.get("GOSUB_RESULT", "")
+        if callee.gone or result in ("ABORT", "CONTINUE", "BUSY", "CONGESTION") or result.startswith("GOTO:"):
+            dial_end(pbx, chan, callee, "ANSWER")
+            if not callee.gone:
+                pbx.request_hangup(callee, 16)
+            if result == "ABORT":
+                chan.hangup_cause = 16
+                return -1
+            if result.startswith("GOTO:"):
+                pbx.set_var(chan, "DIALSTATUS", "ANSWER")
+                return it.goto(chan, result[5:].replace("^", ","))
+            pbx.set_var(chan, "DIALSTATUS", {"BUSY": "BUSY", "CONGESTION": "CONGESTION"}.get(result, "ANSWER"))
+            return 0
     answered = pbx.clock.now()
     pbx.set_var(chan, "DIALSTATUS", "ANSWER")
     pbx.set_var(chan, "DIALEDPEERNAME", callee.name)
@@ -299,7 +338,18 @@ async def dial(it: "Interpreter", chan: Channel, args: str) -> int:
     pbx.set_var(chan, "DIALEDTIME", str(int(ended - started)))
     pbx.set_var(chan, "DIALEDTIME_MS", str(int((ended - started) * 1000)))
     pbx.set_var(chan, "DIALSTATUS", "ANSWER")
-    return 0 if "g" in options else -1
+    return 0 if "g" in _plain_options(options) else -1
+
+
+def _plain_options(options: str) -> str:
+    """Option letters with their ``(...)`` arguments removed."""
+    out, depth = [], 0
+    for c in options:
+        depth += c == "("
+        if depth == 0:
+            out.append(c)
+        depth -= c == ")"
+    return "".join(out)
 
 
 # ----------------------------------------------------------------------------- originate

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 JUMP = 1  # the application moved the channel (Goto); do not advance the priority
+_SUB_END = "\x00gosub-end"  # return address of a subroutine run by run_subroutine
 
 CANONICAL = {
     name.lower(): name
@@ -225,6 +226,34 @@ class Interpreter:
         except Exception:  # noqa: BLE001 - a dialplan bug must not kill the simulator
             log.exception("dialplan execution failed on %s", chan.name)
         await self._finish(chan)
+
+    async def run_subroutine(self, chan: Channel, target: str, args: list[str]) -> None:
+        """Run a Gosub on ``chan`` in the caller's task until its Return (Dial's ``U()`` option)."""
+        saved = (chan.context, chan.exten, chan.priority)
+        if "," not in target:
+            target = f"{target},s,1"
+        if self.goto(chan, target) != JUMP:
+            chan.context, chan.exten, chan.priority = saved
+            return
+        chan.gosub_stack.append((_SUB_END, "", 0, {}))
+        for n, a in enumerate(args, start=1):
+            chan.variables[f"ARG{n}"] = a
+        try:
+            for _ in range(10_000):  # a runaway subroutine must not spin forever
+                ext = self.dialplan.find(chan.context, chan.exten)
+                step = ext.step(chan.priority) if ext else None
+                if step is None:
+                    break
+                res = await self.execute(chan, step.app, step.args)
+                if chan.context == _SUB_END:
+                    break
+                if res < 0:
+                    break
+                if res != JUMP:
+                    chan.priority += 1
+                await asyncio.sleep(0)
+        finally:
+            chan.context, chan.exten, chan.priority = saved
 
     def _take_redirect(self, chan: Channel) -> bool:
         if chan.redirect_to is None or chan.hanging_up:

@@ -181,3 +181,39 @@ exten => s,1,UserEvent(InSub,A1: ${ARG1},A2: ${ARG2})
     after = next(m for m in tap.events("UserEvent") if m.get("UserEvent") == "AfterSub")
     assert (after.get("Ret"), after.get("Arg")) == ("150402-done", "outer")
     assert next(m for m in tap.events("UserEvent") if m.get("UserEvent") == "AfterSubIf").get("Ret") == "y-done"
+
+
+async def test_dial_u_option_runs_a_subroutine_on_the_called_line() -> None:
+    from ivr.simulator import Endpoint
+
+    plan = """
+[in]
+exten => _X.,1,Answer()
+ same => n,Dial(SIP/street${EXTEN},10,gU(sub-announce^${EXTEN}^12319-20261127-00042))
+ same => n,UserEvent(AfterDial,Status: ${DIALSTATUS})
+ same => n,Hangup()
+[sub-announce]
+exten => s,1,UserEvent(Announce,Line: ${ARG1},Ticket: ${ARG2})
+ same => n,Playback(hl12319/transfer-notice)
+ same => n,GotoIf($["${ARG1}" = "99"]?abort)
+ same => n,Return()
+ same => n(abort),Set(GOSUB_RESULT=ABORT)
+ same => n,Return()
+"""
+    async with PbxSimulator(dialplan=plan, inbound_context="in", speed=50, agi_address=("127.0.0.1", free_port())) as s:
+        s.add_endpoint("street55", Endpoint("answer", answer_after=1, talk_time=2))
+        s.add_endpoint("street99", Endpoint("answer", answer_after=1, talk_time=2))
+        async with AmiTap(s.bound_port) as tap:
+            ok = await s.place_call("13800000013", "55")
+            await ok.wait_ended(10)
+            after = await tap.wait_for(lambda m: m.get("UserEvent") == "AfterDial")
+            ann = await tap.wait_for(lambda m: m.get("UserEvent") == "Announce")
+            assert after.get("Status") == "ANSWER"
+            assert (ann.get("Line"), ann.get("Ticket")) == ("55", "12319-20261127-00042")
+            assert ann.get("Channel").startswith("SIP/street55-")
+            assert any(m.name == "BridgeEnter" and m.get("Channel") == ok.name for m in tap.events())
+            aborted = await s.place_call("13800000014", "99")
+            await aborted.wait_ended(10)
+            await s.wait_idle(5)
+            assert not any(m.name == "BridgeEnter" and m.get("Channel") == aborted.name for m in tap.events())
+            assert not [m for m in tap.events("UserEvent") if m.get("UserEvent") == "AfterDial" and m.get("Channel") == aborted.name]

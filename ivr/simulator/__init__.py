@@ -139,6 +139,14 @@ class PbxSimulator:
         """A far end reachable as ``SIP/<name>`` / ``PJSIP/<name>`` (district line, agent phone)."""
         self.pbx.endpoints[name] = endpoint
 
+    def add_agent(self, queue: str, name: str, endpoint: Endpoint | None = None, *, member_name: str = "",
+                  penalty: int = 0, paused: bool = False) -> None:
+        """An agent phone ``SIP/<name>`` (scripted by ``endpoint``) logged into ``queue`` as a dynamic member."""
+        self.add_endpoint(name, endpoint or Endpoint("answer", answer_after=2, talk_time=30))
+        err = self.queues.add(queue, f"SIP/{name}", penalty, paused, member_name or name, "")
+        if err:
+            raise ValueError(err)
+
     async def place_call(
         self,
         caller: str = "13800000000",

@@ -52,8 +52,9 @@ class CallerScript:
         self.steps.append(ScriptStep("wait_answer"))
         return self
 
-    def hangup(self) -> "CallerScript":
-        self.steps.append(ScriptStep("hangup"))
+    def hangup(self, cause: int = 16) -> "CallerScript":
+        """The caller hangs up (Q.850 ``cause``, 16 = normal clearing)."""
+        self.steps.append(ScriptStep("hangup", float(cause)))
         return self
 
 
@@ -103,5 +104,5 @@ async def run_script(pbx: "Pbx", chan: Channel, script: CallerScript) -> None:
                 await pbx.dtmf_in(chan, d, script.digit_duration_ms)
                 await pbx.clock.sleep(script.digit_gap)
         elif step.kind == "hangup":
-            pbx.request_hangup(chan, 16, announce=True)
+            pbx.request_hangup(chan, int(step.value or 16), announce=True)
             return

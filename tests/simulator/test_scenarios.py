@@ -218,3 +218,20 @@ async def test_queue_timeout_continues_dialplan_with_queuestatus() -> None:
         assert noop.get("AppData") == "QUEUESTATUS=TIMEOUT"
         assert not tap.events("QueueCallerAbandon")
     lifecycle_ok(tap)
+
+
+async def test_add_agent_helper_and_caller_hangup_cause() -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        await tap.action("QueuePause", Interface="Local/200@queue-agents/n", Paused="true", Queue="test")
+        s.add_agent("test", "agent9", Endpoint("answer", answer_after=1, talk_time=None), member_name="王坐席")
+        with pytest.raises(ValueError):
+            s.add_agent("nosuchqueue", "agent10")
+        call = await s.place_call("13200000000", "12319",
+                                  CallerScript().until_app("WaitExten").press("2").wait_answer().wait(4).hangup(cause=17))
+        await call.wait_ended(30)
+        await s.wait_idle(5)
+        done = await tap.wait_for(lambda m: m.name == "AgentComplete")
+        assert done.get("MemberName") == "王坐席" and done.get("Reason") == "caller"
+        hang = await tap.wait_for(lambda m: m.name == "Hangup" and m.get("Channel") == call.name)
+        assert hang.get("Cause") == "17"
+    lifecycle_ok(tap)

@@ -28,14 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-prompts", action="store_true", help="render the dialplan only")
     args = ap.parse_args(argv)
 
+    from hotline.ivrconfig import build_prompts_from_rules_file, render_dialplan_from_rules_file
     from hotline.rules import RulesError
-
-    from ivr.dialplan import render_from_rules_file
     from ivr.flow import FlowError
-    from ivr.prompts import PromptError, build_prompts_from_rules_file
+    from ivr.prompts import PromptError
 
     try:
-        for path in render_from_rules_file(args.rules, args.dialplan_out, agi_host=args.agi_host,
+        for path in render_dialplan_from_rules_file(args.rules, args.dialplan_out, agi_host=args.agi_host,
                                            agi_port=args.agi_port, trunk=args.trunk, prompts_dir=args.prompts_dir):
             print(f"dialplan: {path}")
         if not args.no_prompts:

@@ -159,6 +159,71 @@ def route(category_code, kind, lat, lon, address, district_code, description) ->
     click.echo(decision.to_json())
 
 
+# -- dialplan / prompts -----------------------------------------------------------
+@main.group()
+def dialplan() -> None:
+    """Asterisk dialplan generated from the routing rules."""
+
+
+@dialplan.command("render")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path), help="default: settings")
+@click.option("--agi-host", help="FastAGI host as Asterisk reaches it (default: settings)")
+@click.option("--agi-port", type=int, help="FastAGI port (default: settings)")
+@click.option("--trunk", help="dial every district line over this endpoint instead of the rules' trunk")
+@click.option("--prefix", "context_prefix", default="hl12319", show_default=True, help="context name prefix")
+@click.option("--prompts-dir", default="hl12319", show_default=True, help="sound path prefix as Asterisk sees it")
+def dialplan_render(out_dir, rules_file, agi_host, agi_port, trunk, context_prefix, prompts_dir) -> None:
+    """Write extensions.conf, queues.conf and manager.conf.example into OUT."""
+    from hotline.ivrconfig import render_dialplan_from_rules_file
+    from hotline.rules import RulesError
+    from ivr.flow import FlowError
+
+    settings = _settings()
+    try:
+        paths = render_dialplan_from_rules_file(rules_file or settings.rules_file, out_dir,
+                                                agi_host=agi_host or settings.agi_host,
+                                                agi_port=agi_port or settings.agi_port, trunk=trunk,
+                                                context_prefix=context_prefix, prompts_dir=prompts_dir)
+    except RulesError as exc:
+        first = exc.issues[0].format() if exc.issues else str(exc)
+        raise CliError(f"routing rules invalid: {first}") from None
+    except (FlowError, ValueError, OSError) as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    for path in paths:
+        click.echo(str(path))
+
+
+@main.group()
+def prompts() -> None:
+    """Voice prompts."""
+
+
+@prompts.command("build")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path), help="default: settings")
+@click.option("--recordings", "recordings_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="folder of recorded prompts named in the rules (default: next to the rules)")
+@click.option("--gsm", is_flag=True, help="also write .gsm files")
+def prompts_build(out_dir, rules_file, recordings_dir, gsm) -> None:
+    """Turn every prompt text into 8 kHz mono audio for Asterisk (espeak-ng Mandarin voice)."""
+    from hotline.ivrconfig import build_prompts_from_rules_file
+    from hotline.rules import RulesError
+    from ivr.prompts import PromptError
+
+    settings = _settings()
+    try:
+        paths = build_prompts_from_rules_file(rules_file or settings.rules_file, out_dir,
+                                              recordings_dir=recordings_dir,
+                                              formats=("wav", "gsm") if gsm else ("wav",))
+    except RulesError as exc:
+        first = exc.issues[0].format() if exc.issues else str(exc)
+        raise CliError(f"routing rules invalid: {first}") from None
+    except (PromptError, OSError) as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    click.echo(f"{len(paths)} prompt file(s) in {out_dir}")
+
+
 # -- users --------------------------------------------------------------------
 @main.group()
 def users() -> None:

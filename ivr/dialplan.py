@@ -43,7 +43,7 @@ import jinja2
 
 from .flow import Action, IvrFlow, Menu, Option, Prompt
 
-__all__ = ["DialplanSettings", "TEMPLATES_DIR", "render_dialplan", "render_from_rules_file", "ticket_options"]
+__all__ = ["DialplanSettings", "TEMPLATES_DIR", "render_dialplan", "ticket_options"]
 
 #: ``dialplans/`` at the root of the checkout (templates are not package data).
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "dialplans"
@@ -213,12 +213,3 @@ def render_dialplan(flow: IvrFlow, *, out_dir: str | os.PathLike[str], context_p
         tmp.replace(path)
         written.append(path)
     return written
-
-
-def render_from_rules_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], **kwargs: Any) -> list[Path]:
-    """Load ``routing_rules.yaml`` (validated) and render its dialplan; for ``hotline dialplan render``."""
-    from hotline.rules import load_rules  # the one place ivr reaches into hotline, at call time
-
-    from .flow import flow_from_rules
-
-    return render_dialplan(flow_from_rules(load_rules(path)), out_dir=out_dir, **kwargs)

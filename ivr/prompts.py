@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Sequence
 
 from .flow import IvrFlow
 
-__all__ = ["PromptError", "build_prompts", "build_prompts_from_rules_file", "MANIFEST", "RECORDING_EXTENSIONS"]
+__all__ = ["PromptError", "build_prompts", "MANIFEST", "RECORDING_EXTENSIONS"]
 
 MANIFEST = "prompts.json"
 RATE = 8000
@@ -191,17 +191,3 @@ def build_prompts(flow: IvrFlow, out_dir: str | os.PathLike[str], *, generator: 
     (out / MANIFEST).write_text(json.dumps({"prompts": new}, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                                 encoding="utf-8")
     return written
-
-
-def build_prompts_from_rules_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
-                                  recordings_dir: str | os.PathLike[str] | None = None, **kwargs) -> list[Path]:
-    """Load ``routing_rules.yaml`` and build its prompts; for ``hotline prompts build``.
-
-    Recordings are looked up in ``recordings_dir`` or else next to the rules file.
-    """
-    from hotline.rules import load_rules  # the one place ivr reaches into hotline, at call time
-
-    from .flow import flow_from_rules
-
-    flow = flow_from_rules(load_rules(path))
-    return build_prompts(flow, out_dir, recordings_dir=recordings_dir or Path(path).resolve().parent, **kwargs)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.dialplan import render_dialplan, render_from_rules_file
+from hotline.ivrconfig import render_dialplan_from_rules_file as render_from_rules_file
+from ivr.dialplan import render_dialplan
 from ivr.flow import Action, flow_from_rules
 
 from .confparse import Dialplan, goto_targets, parse, referenced_prompts, resolve, split_args

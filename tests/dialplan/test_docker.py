@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ivr.dialplan import render_from_rules_file
+from hotline.ivrconfig import render_dialplan_from_rules_file as render_from_rules_file
 
 from .conftest import ROOT, RULES_FILE
 from .test_dialplan import lint

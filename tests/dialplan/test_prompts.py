@@ -14,7 +14,8 @@ import pytest
 
 from ivr.dialplan import render_dialplan
 from ivr.flow import flow_from_rules
-from ivr.prompts import MANIFEST, PromptError, build_prompts, build_prompts_from_rules_file
+from hotline.ivrconfig import build_prompts_from_rules_file
+from ivr.prompts import MANIFEST, PromptError, build_prompts
 
 from .confparse import parse, referenced_prompts
 from .conftest import RULES_FILE

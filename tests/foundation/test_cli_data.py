@@ -72,3 +72,30 @@ def test_route_prints_decision_with_explanation(env):
     assert bad.exit_code == 1 and bad.output.startswith("error:")
     half = run("route", "--category", "06010", "--lat", "42.2")
     assert half.exit_code == 1 and "--lat and --lon" in half.output
+
+
+def test_dialplan_render_and_prompts_build(env):
+    out = env / "dialplan"
+    res = run("dialplan", "render", "--out", str(out), "--agi-host", "10.0.0.5", "--agi-port", "4574")
+    assert res.exit_code == 0, res.output
+    ext = (out / "extensions.conf").read_text(encoding="utf-8")
+    assert "agi://10.0.0.5:4574/business_hours" in ext and "[hl12319-entry]" in ext
+    assert (out / "queues.conf").exists() and (out / "manager.conf.example").exists()
+    bad = env / "bad.yaml"
+    bad.write_text("version: 2\n", encoding="utf-8")
+    res = run("dialplan", "render", "--out", str(out), "--rules", str(bad))
+    assert res.exit_code == 1 and res.output.startswith("error: routing rules invalid")
+
+
+def test_prompts_build_writes_telephone_audio(env):
+    import wave
+
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip("espeak-ng/sox not installed (scripts/test installs them)")
+    out = env / "prompts"
+    res = run("prompts", "build", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    wavs = sorted(out.glob("*.wav"))
+    assert wavs and f"{len(wavs)} prompt file(s)" in res.output
+    with wave.open(str(wavs[0])) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2) and w.getnframes() > 800

@@ -32,9 +32,11 @@ uncommitted batch, which the next run redoes.
 Efficiency: candidates are found by ``due_at`` range queries (indexed), never by loading
 every open row. A warning can only be due for rows whose deadline is within the remaining
 share of the largest allowance the rules configure (about one working day ahead with the
-defaults); that horizon is computed per run. Rows with a larger allowance (a long
-extension) are warned when their deadline enters the horizon — late, never early, never
-missed (a stored ``warn_at`` column would make this exact; see the module report).
+defaults); that horizon is computed per run and per configured (unit, amount) group, so
+the 20-working-day stages do not widen the range scanned for the 1-day ones. Rows with a
+larger allowance than their group's (a long extension) are warned when their deadline
+enters the horizon — late, never early, never missed (a stored ``warn_at`` column would
+make this exact).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ ACTION_WARNING = "sla_warning"
 ACTION_OVERDUE = "sla_overdue"
 ACTION_ESCALATE = "escalate"
 SYSTEM_ACTOR = "system"
+ACTION_EXTENSION_APPROVED = "approve_extension"   # hotline.cases.workflow.Action.APPROVE_EXTENSION
 
 _NATURAL, _WORKING_HOURS, _WORKING_DAYS = "natural_hours", "working_hours", "working_days"
 
@@ -127,6 +130,9 @@ class SweepPolicy:
     warning_percent: int
     warning_targets: tuple[str, ...]
     levels: tuple[Level, ...]
+    # (unit, amount, largest allowance) of every stage the rules configure: the warning
+    # horizon is computed per group, so long stages do not widen the range of short ones
+    groups: tuple[tuple[str, float, _dt.timedelta], ...]
     max_working: _dt.timedelta      # largest working-time allowance of a configured stage
     max_natural: _dt.timedelta      # largest natural-hours allowance
 
@@ -136,30 +142,29 @@ class SweepPolicy:
         sla = rules.sla
         day = sum(((_dt.datetime.combine(_dt.date(2000, 1, 1), e) - _dt.datetime.combine(_dt.date(2000, 1, 1), s))
                    for s, e in calendar.office_hours), _dt.timedelta(0))
-        max_working = max_natural = _dt.timedelta(0)
+        groups: dict[tuple[str, float], _dt.timedelta] = {}
+
+        def add(unit: str, amount: float) -> None:
+            if unit == _WORKING_DAYS:   # the start day's remainder plus n full days
+                allowance = day * (int(amount) + 1)
+            else:
+                allowance = _dt.timedelta(hours=amount)
+            groups[(unit, float(amount))] = allowance + extra_allowance
+
         for limit_set in rules.time_limits.values():
             for stages in (limit_set.normal, limit_set.high or (), limit_set.urgent or ()):
                 for stage in stages:
-                    unit = stage.unit.value
-                    if unit == _NATURAL:
-                        max_natural = max(max_natural, _dt.timedelta(hours=stage.amount))
-                    elif unit == _WORKING_HOURS:
-                        max_working = max(max_working, _dt.timedelta(hours=stage.amount))
-                    else:  # the start day's remainder plus n full days
-                        max_working = max(max_working, day * (int(stage.amount) + 1))
-        cb = rules.callbacks.due
-        if cb.unit.value == _WORKING_DAYS:
-            max_working = max(max_working, day * (int(cb.amount) + 1))
-        elif cb.unit.value == _WORKING_HOURS:
-            max_working = max(max_working, _dt.timedelta(hours=cb.amount))
-        else:
-            max_natural = max(max_natural, _dt.timedelta(hours=cb.amount))
+                    add(stage.unit.value, stage.amount)
+        add(rules.callbacks.due.unit.value, rules.callbacks.due.amount)
+        max_working = max([a for (u, _), a in groups.items() if u != _NATURAL], default=_dt.timedelta(0))
+        max_natural = max([a for (u, _), a in groups.items() if u == _NATURAL], default=_dt.timedelta(0))
         levels = tuple(sorted((
             Level(e.level, e.name, float(e.after_deadline.amount), e.after_deadline.unit.value,
                   _targets(e.notify_roles, e.notify_departments), e.sms)
             for e in sla.escalation), key=lambda lv: lv.level))
         return cls(sla.warning_at_percent, _targets(sla.warning_notify_roles), levels,
-                   max_working + extra_allowance, max_natural + extra_allowance)
+                   tuple((u, a, allowance) for (u, a), allowance in sorted(groups.items())),
+                   max_working, max_natural)
 
 
 # --- fast working time ------------------------------------------------------------------------
@@ -283,10 +288,22 @@ def sweep(session: Session, *, now: _dt.datetime, rules, calendar: WorkCalendar,
         level_fired = _level_fired().where(TicketEvent.data["level"].as_integer() == level.level)
         worker.run(and_(*_OPEN, TicketDeadline.overdue_at.is_not(None), TicketDeadline.due_at < now,
                         TicketDeadline.due_at <= threshold, ~level_fired), batch_size)
-    # 3. warnings
-    horizon = worker.warning_horizon()
-    worker.run(and_(*_OPEN, TicketDeadline.warned_at.is_(None), TicketDeadline.overdue_at.is_(None),
-                    TicketDeadline.due_at >= now, TicketDeadline.due_at <= horizon), batch_size)
+    # 3. warnings: per configured (unit, amount) group, then every other row with the widest horizon
+    unwarned = and_(*_OPEN, TicketDeadline.warned_at.is_(None), TicketDeadline.overdue_at.is_(None),
+                    TicketDeadline.due_at >= now)
+    for unit, amount, allowance in policy.groups:
+        worker.run(and_(unwarned, TicketDeadline.unit == unit, TicketDeadline.amount == amount,
+                        TicketDeadline.due_at <= worker.warning_horizon(unit, allowance)), batch_size)
+    known = [(unit, amount) for unit, amount, _ in policy.groups]
+    widest = max(worker.warning_horizon(_WORKING_HOURS, policy.max_working),
+                 worker.warning_horizon(_NATURAL, policy.max_natural))
+    other = ~tuple_(TicketDeadline.unit, TicketDeadline.amount).in_(known) if known else True
+    worker.run(and_(unwarned, other, TicketDeadline.due_at <= widest), batch_size)
+    # rows whose deadline an approved extension moved (allowance beyond their group's): few, checked exactly
+    extended = exists().where(TicketEvent.ticket_id == TicketDeadline.ticket_id,
+                              TicketEvent.action == ACTION_EXTENSION_APPROVED,
+                              TicketEvent.at >= TicketDeadline.started_at)
+    worker.run(and_(unwarned, extended), batch_size)
     return report
 
 
@@ -297,22 +314,24 @@ class _Sweeper:
         self.work = WorkTime(calendar)
         self.pg = _is_postgres(session)
 
-    def warning_horizon(self) -> _dt.datetime:
-        share = (100 - self.policy.warning_percent) / 100
-        natural = self.now + self.policy.max_natural * share
+    def warning_horizon(self, unit: str, allowance: _dt.timedelta) -> _dt.datetime:
+        """The latest deadline a row with at most ``allowance`` can have and already be due a warning."""
+        remaining = allowance * (100 - self.policy.warning_percent) / 100
+        if unit == _NATURAL:
+            return self.now + remaining + _dt.timedelta(seconds=1)
         try:
-            working = self.calendar.add_working_hours(self.now, self.policy.max_working * share)
+            return self.calendar.add_working_hours(self.now, remaining) + _dt.timedelta(seconds=1)
         except (CalendarNotCovered, ValueError) as exc:
             self.report.errors.append(f"warning horizon: {exc}")
-            working = self.now + _dt.timedelta(days=31)
-        return max(natural, working) + _dt.timedelta(seconds=1)
+            return self.now + _dt.timedelta(days=31)
 
     # -- candidates in keyset pages ------------------------------------------------------------
 
     def run(self, condition, batch_size: int) -> None:
         after: tuple[_dt.datetime, int] | None = None
         while True:
-            stmt = (select(TicketDeadline.id, TicketDeadline.due_at).where(condition)
+            stmt = (select(TicketDeadline.id, TicketDeadline.due_at, TicketDeadline.started_at,
+                           TicketDeadline.unit, TicketDeadline.warned_at, TicketDeadline.overdue_at).where(condition)
                     .order_by(TicketDeadline.due_at, TicketDeadline.id).limit(batch_size))
             if after is not None:
                 stmt = stmt.where(tuple_(TicketDeadline.due_at, TicketDeadline.id)
@@ -322,13 +341,26 @@ class _Sweeper:
                 self.session.commit()
                 return
             self.report.candidates += len(page)
-            for row_id, _due in page:
-                self._one(row_id)
+            for candidate in page:
+                if self._needs_action(candidate):
+                    self._one(candidate.id)
             self.session.commit()
             self.report.batches += 1
             after = (page[-1].due_at, page[-1].id)
             if len(page) < batch_size:
                 return
+
+    def _needs_action(self, c) -> bool:
+        """Cheap check on the candidate's columns (no lock): only rows with work are locked."""
+        if self.now > c.due_at:
+            return True      # overdue: the range queries only return rows with a mark or level to add
+        if c.warned_at is not None or c.overdue_at is not None:
+            return False
+        try:
+            return self._warning_reached(c)
+        except (CalendarNotCovered, ValueError) as exc:
+            self.report.errors.append(f"deadline {c.id}: {exc}")
+            return False
 
     def _one(self, row_id: int) -> None:
         try:

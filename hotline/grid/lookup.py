@@ -4,9 +4,9 @@
 >>> index.locate_point(118.9556, 42.2696).codes      # ('150402', '150402001', '150402001001')
 >>> index.locate_address("红山区西屯街道和平社区").status   # 'matched'
 
-The index is an immutable snapshot (one shapely ``STRtree`` per level over the units that
-have a polygon, queried deepest level first, plus a name table); :meth:`GridIndex.rebuild` builds a new snapshot and swaps it in
-atomically, so concurrent lookups always see one whole grid, old or new.
+The index is an immutable snapshot: one shapely ``STRtree`` per level over the units that have
+a polygon (queried deepest level first) plus a name table. :meth:`GridIndex.rebuild` builds a
+new snapshot and swaps it in atomically, so concurrent lookups always see one whole grid.
 """
 
 from __future__ import annotations

@@ -1,11 +1,25 @@
-"""Telephony for ``hotline serve``: the AMI controller (against Asterisk, or against the
-built-in PBX simulator with demo traffic when no AMI host is configured), and the call
-recorder that persists what the tracker publishes."""
+"""Telephony for ``hotline serve``.
+
+Always: the FastAGI server (``agi_host``/``agi_port``) serving the IVR scripts of
+:mod:`ivr.scripts` through :class:`hotline.directory.SqlDirectory`, the AMI controller
+with its call tracker, the :class:`~ivr.facade.CallFacade` the web API commands calls
+through, the call recorder and the transfer log.
+
+With an AMI host configured the controller follows that Asterisk (which runs the
+dialplan ``hotline dialplan render`` produced). Without one (demo / simulator mode) the
+dialplan is rendered from the configured rules into ``<var_dir>/dialplan`` with its AGI
+pointing at our FastAGI server, the built-in PBX simulator runs it, the four district
+lines and a few agents are simulated, and demo traffic walks the real IVR.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
 import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,58 +31,215 @@ from ivr.controller import AmiController
 
 log = logging.getLogger(__name__)
 
+__all__ = ["TelephonyService", "RandomEndpoint", "SIM_AGENTS", "prompt_seconds"]
+
+#: Simulated agents in demo mode: (queue, interface, member name).
+SIM_AGENTS = (
+    ("agents", "PJSIP/agent-1001", "坐席1001"),
+    ("agents", "PJSIP/agent-1002", "坐席1002"),
+    ("agents", "PJSIP/agent-1003", "坐席1003"),
+    ("mongolian", "PJSIP/agent-2001", "蒙古语坐席2001"),
+)
+
+
+class RandomEndpoint:
+    """A simulated far end whose outcome varies from call to call.
+
+    The simulator reads ``behaviour`` when it requests the channel (must not be
+    ``unavailable``), then checks it against ``busy``, ``congestion`` and ``noanswer`` in
+    turn; each read draws afresh, so a dial is busy with probability ``busy``, otherwise
+    unanswered with probability ``noanswer``, otherwise answered after ``answer_after``
+    (uniform range) and kept for ``talk_time`` (uniform range) simulated seconds.
+    """
+
+    def __init__(self, rng: random.Random, *, busy: float = 0.1, noanswer: float = 0.1,
+                 answer_after: tuple[float, float] = (2.0, 8.0), talk_time: tuple[float, float] = (60.0, 240.0)):
+        self.rng, self.busy, self.noanswer = rng, busy, noanswer
+        self._answer_after, self._talk_time = answer_after, talk_time
+        self._reads = 0
+
+    @property
+    def behaviour(self) -> str:
+        self._reads += 1
+        draw = self.rng.random()
+        # reads in _run_endpoint: busy?, congestion?, noanswer?
+        if draw < self.busy:
+            return "busy"
+        if draw < self.busy + self.noanswer:
+            return "noanswer"
+        return "answer"
+
+    @property
+    def answer_after(self) -> float:
+        return self.rng.uniform(*self._answer_after)
+
+    @property
+    def talk_time(self) -> float:
+        return self.rng.uniform(*self._talk_time)
+
+
+def prompt_seconds(flow: Any, prompts_dir: str = "hl12319", chars_per_second: float = 4.5) -> dict[str, float]:
+    """How long each prompt of ``flow`` plays, estimated from its Chinese text (Mandarin
+    prompts run at about 4–5 characters a second), keyed as the dialplan names the file."""
+    out: dict[str, float] = {}
+    for p in flow.prompts():
+        chars = sum(1 for ch in p.text if not ch.isspace())
+        out[f"{prompts_dir.rstrip('/')}/{p.file}"] = round(max(1.0, chars / chars_per_second), 1)
+    return out
+
 
 class TelephonyService:
-    """Starts and stops everything telephony in the right order (a service of the web app)."""
+    """Starts and stops everything telephony in the right order (a service of the web app).
+
+    ``rules`` (optional) replaces the rules loaded from ``settings.rules_file``; ``clock``
+    (aware ``datetime``) is the time business hours are judged at — by default the PBX's
+    time (the simulator's clock in simulator mode, the real time otherwise).
+    """
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], bus: EventBus | None = None,
-                 *, sim_speed: float = 1.0, demo_seed: int | None = None):
+                 *, sim_speed: float = 1.0, demo_seed: int | None = None, rules: Any = None,
+                 clock: Callable[[], datetime] | None = None, sim_agents=SIM_AGENTS,
+                 district_line_mix: tuple[float, float] = (0.1, 0.1)):
         self.sim_speed = sim_speed
         self.demo_seed = demo_seed
         self.settings = settings
         self.sessions = sessions
         self.bus = bus or EventBus()
+        self.rules = rules
+        self.clock = clock
+        self.sim_agents = tuple(sim_agents)
+        self.district_line_mix = district_line_mix
         self.simulator = None
         self.demo = None
         self.controller: AmiController | None = None
+        self.tracker: CallTracker | None = None
+        self.facade = None
+        self.agi = None
+        self.flow = None
         self.recorder = None
+        self.transfer_log = None
+        self.dialplan_dir: Path | None = None
         self.mode = settings.telephony_mode
+
+    @property
+    def agi_port(self) -> int:
+        return self.agi.bound_port
+
+    def _now(self) -> datetime:
+        if self.clock is not None:
+            return self.clock()
+        if self.simulator is not None:
+            return datetime.fromtimestamp(self.simulator.clock.now(), timezone.utc)
+        return datetime.now(timezone.utc)
+
+    async def _start_agi(self, router) -> None:
+        from ivr.agi.server import FastAgiServer
+
+        s = self.settings
+        self.agi = FastAgiServer(s.agi_host, s.agi_port, router, command_timeout=10)
+        try:
+            await self.agi.start()
+        except OSError as exc:
+            if self.mode != "simulator" or s.agi_port == 0:
+                raise
+            # the simulator runs in this process: any free port will do
+            log.warning("FastAGI port %s:%d unavailable (%s); the simulator uses a free port instead",
+                        s.agi_host, s.agi_port, exc)
+            self.agi = FastAgiServer(s.agi_host, 0, router, command_timeout=10)
+            await self.agi.start()
 
     async def start(self) -> None:
         from hotline.calls.recorder import CallRecorder
+        from hotline.calls.transfer_log import TransferLog
+        from hotline.directory import SqlDirectory
+        from ivr.facade import CallFacade
+        from ivr.flow import flow_from_rules
+        from ivr.scripts import build_router
 
         s = self.settings
+        if self.rules is None:
+            from hotline.server import load_rules_or_fail
+
+            self.rules = load_rules_or_fail(s)
+        self.flow = flow_from_rules(self.rules)
         self.bus.start()
         self.recorder = CallRecorder(self.sessions, s.tz, self.bus)
+        self.transfer_log = TransferLog(self.sessions, self.bus,
+                                        district_names={d.code: d.name for d in self.flow.districts})
+        await self._start_agi(build_router(SqlDirectory(self.sessions, self.rules), clock=self._now))
         if self.mode == "simulator":
-            from ivr.demo import DemoTraffic
-            from ivr.simulator import PbxSimulator
-
             secret = secrets.token_urlsafe(16)  # in-process only, never leaves this process
-            self.simulator = PbxSimulator(ami_port=0, username=s.ami_username, secret=secret,
-                                          speed=self.sim_speed)
-            await self.simulator.start()
+            await self._start_simulator(secret)
             host, port, user = "127.0.0.1", self.simulator.bound_port, s.ami_username
-            log.info("no AMI host configured: built-in PBX simulator on 127.0.0.1:%d with demo calls "
-                     "(%.2f/s)", port, s.demo_call_rate)
+            log.info("no AMI host configured: built-in PBX simulator on 127.0.0.1:%d running the rendered "
+                     "IVR (%s) with demo calls (%.2f/s)", port, self.dialplan_dir, s.demo_call_rate)
         else:
             host, port, user, secret = s.ami_host, s.ami_port, s.ami_username, s.ami_secret.get_secret_value()
-        tracker = CallTracker(self.bus, pbx_tz=s.tz)
+        self.tracker = CallTracker(self.bus, pbx_tz=s.tz)
         client = AmiClient(host, port, user, secret, events=True)
-        self.controller = AmiController(client, tracker)
+        self.controller = AmiController(client, self.tracker)
         await self.controller.start()
-        if self.simulator is not None and s.demo_call_rate > 0:
-            self.demo = DemoTraffic(self.simulator, s.demo_call_rate, seed=self.demo_seed)
-            await self.demo.start()
+        self.facade = CallFacade(self.controller, districts=[d.code for d in self.flow.districts],
+                                 queues=[q.id for q in self.flow.queues])
+        if self.simulator is not None:
+            await self._login_sim_agents()
+            if s.demo_call_rate > 0:
+                from ivr.demo import DemoMix, DemoTraffic
+
+                from hotline.directory import is_open, work_calendar
+
+                mix = DemoMix.for_flow(self.flow)
+                calendar = work_calendar(self.rules)
+                self.demo = DemoTraffic(self.simulator, s.demo_call_rate, seed=self.demo_seed, mix=mix,
+                                        is_open=lambda: is_open(self.rules, calendar, self._now()))
+                await self.demo.start()
+
+    async def _start_simulator(self, secret: str) -> None:
+        from ivr.dialplan import render_dialplan
+        from ivr.simulator import PbxSimulator
+
+        s = self.settings
+        out = s.ensure_var_dir() / "dialplan"
+        agi_host = "127.0.0.1" if s.agi_host in ("", "0.0.0.0", "::") else s.agi_host
+        render_dialplan(self.flow, out_dir=out, agi_host=agi_host, agi_port=self.agi_port)
+        self.dialplan_dir = out
+        self.simulator = PbxSimulator(
+            ami_port=0, agi_address=(agi_host, self.agi_port), username=s.ami_username, secret=secret,
+            dialplan=(out / "extensions.conf").read_text(encoding="utf-8"),
+            queues=(out / "queues.conf").read_text(encoding="utf-8"),
+            speed=self.sim_speed, inbound_context="hl12319-entry")
+        self.simulator.interp.sound_seconds.update(prompt_seconds(self.flow))
+        rng = random.Random(self.demo_seed)
+        busy, noanswer = self.district_line_mix
+        for d in self.flow.districts:
+            self.simulator.add_endpoint(d.number, RandomEndpoint(rng, busy=busy, noanswer=noanswer))
+        for _, interface, _ in self.sim_agents:
+            self.simulator.add_endpoint(interface.partition("/")[2],
+                                        RandomEndpoint(rng, busy=0.0, noanswer=0.0, answer_after=(2.0, 5.0),
+                                                       talk_time=(90.0, 300.0)))
+        await self.simulator.start()
+
+    async def _login_sim_agents(self) -> None:
+        """Simulated agents log in over the AMI, as the console's agents do against Asterisk."""
+        from ivr.ami import actions
+
+        queues = {q.id for q in self.flow.queues}
+        for queue, interface, name in self.sim_agents:
+            if queue in queues:
+                await actions.queue_add(self.controller.client, queue, interface, member_name=name)
 
     async def stop(self) -> None:
         if self.demo:
             await self.demo.stop()
         if self.controller:
             await self.controller.stop()
-        if self.recorder:
-            await self.bus.drain()
-            self.recorder.close()
         if self.simulator:
             await self.simulator.stop()
+        if self.agi:
+            await self.agi.stop(grace=2.0)
+        await self.bus.drain()
+        if self.recorder:
+            self.recorder.close()
+        if self.transfer_log:
+            self.transfer_log.close()
         await self.bus.close()

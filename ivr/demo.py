@@ -1,8 +1,11 @@
 """Demo traffic: a steady trickle of realistic citizen calls into the PBX simulator, so a
-newcomer running ``hotline serve`` without Asterisk sees live calls in the system.
+newcomer running ``hotline serve`` without Asterisk sees live calls walk the real IVR.
 
-Callers follow the menu the simulator runs: most press a branch digit after listening
-a little, some press a wrong key, some stay silent, some hang up early.
+Callers follow the shipped menu (:meth:`DemoMix.for_flow` reads it from the IVR flow):
+they press a key when the menu asks (after listening a little), pick a district in the
+district submenu, key a ticket number for self-service, press a wrong key, stay silent,
+hang up early, or give up while waiting in the queue. After hours they speak a message
+and hang up.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ivr.simulator import CallerScript, PbxSimulator
 
@@ -22,11 +26,50 @@ MOBILE_PREFIXES = ("138", "139", "150", "151", "152", "158", "159", "182", "187"
 
 @dataclass
 class DemoMix:
-    """Weights of what demo callers do (digit → weight; "silent", "early_hangup", "invalid")."""
+    """What demo callers do: ``choices`` maps a behaviour to its weight.
+
+    Behaviours: a key of the entry menu (``"1"``, ``"0"`` …), ``"district"`` (the district
+    submenu key, then one of ``district_digits``), ``"ticket"`` (the ticket-status key, then
+    13 digits and ``#``), ``"invalid"``, ``"silent"``, ``"early_hangup"``. ``patience`` is
+    the range of seconds a caller waits after choosing before hanging up (queue abandon).
+    """
 
     choices: dict[str, float] = field(default_factory=lambda: {
         "1": 0.30, "2": 0.35, "3": 0.10, "4": 0.10, "invalid": 0.05, "silent": 0.05, "early_hangup": 0.05})
     menu_digits: str = "1234"
+    district_key: str = ""
+    district_digits: str = ""
+    ticket_key: str = ""
+    ticket_digits: list[str] = field(default_factory=list)
+    patience: tuple[float, float] = (60.0, 420.0)
+
+    @classmethod
+    def for_flow(cls, flow) -> "DemoMix":
+        """The caller mix for ``flow``'s entry menu (``ivr.flow.IvrFlow``): most callers report a
+        problem or ask for an agent, a fifth want their district's line, some check a ticket."""
+        if flow.entry is None:  # menu-less: everyone goes to an agent
+            return cls(choices={"silent": 0.9, "early_hangup": 0.1}, menu_digits="")
+        weights: dict[str, float] = {}
+        district_key = ticket_key = district_digits = ""
+        for o in flow.entry.options:
+            action = getattr(o.action, "value", str(o.action))
+            if action == "queue":
+                weights[o.key] = 0.12 if o.key == "0" else (0.03 if o.language == "mn" else 0.35)
+            elif action == "submenu":
+                sub = o.submenu
+                digits = "".join(x.key for x in sub.options
+                                 if getattr(x.action, "value", str(x.action)) == "district_transfer")
+                if digits:
+                    district_key, district_digits = o.key, digits
+                    weights["district"] = 0.20
+            elif action == "ticket_status":
+                ticket_key = o.key
+                weights["ticket"] = 0.10
+            elif action == "district_transfer":
+                weights[o.key] = 0.05
+        weights.update({"invalid": 0.05, "silent": 0.04, "early_hangup": 0.04})
+        return cls(choices=weights, menu_digits="".join(o.key for o in flow.entry.options),
+                   district_key=district_key, district_digits=district_digits, ticket_key=ticket_key)
 
 
 def random_caller(rng: random.Random) -> str:
@@ -35,25 +78,54 @@ def random_caller(rng: random.Random) -> str:
     return rng.choice(MOBILE_PREFIXES) + "".join(rng.choice("0123456789") for _ in range(8))
 
 
+def _ticket_digits(rng: random.Random, mix: DemoMix) -> str:
+    if mix.ticket_digits and rng.random() < 0.8:
+        return rng.choice(mix.ticket_digits)
+    return f"2026{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(1, 300):05d}"
+
+
 def random_script(rng: random.Random, mix: DemoMix) -> CallerScript:
     kinds, weights = zip(*mix.choices.items())
     kind = rng.choices(kinds, weights)[0]
-    script = CallerScript().wait(round(rng.uniform(1.0, 3.5), 1))
+    script = CallerScript()
+    if mix.district_key or mix.ticket_key:  # the real menu: listen until it asks (Background)
+        script = script.until_app("Background")
+    script = script.wait(round(rng.uniform(1.0, 3.5), 1))
     if kind == "silent":
-        return script
+        return script.wait(rng.uniform(*mix.patience)).hangup()
     if kind == "early_hangup":
         return script.hangup()
     if kind == "invalid":
-        wrong = rng.choice([d for d in "56789*#" if d not in mix.menu_digits])
-        return script.press(wrong).wait(2.0).press(rng.choice(mix.menu_digits))
-    return script.press(kind)
+        wrong = rng.choice([d for d in "5678*#" if d not in mix.menu_digits] or ["#"])
+        right = rng.choice(mix.menu_digits) if mix.menu_digits else "0"
+        script = script.press(wrong).wait(2.0).press(right)
+    elif kind == "district" and mix.district_key:
+        script = (script.press(mix.district_key).wait(1.0).until_app("Background")
+                  .wait(round(rng.uniform(1.0, 4.0), 1)).press(rng.choice(mix.district_digits)))
+    elif kind == "ticket" and mix.ticket_key:
+        script = (script.press(mix.ticket_key).wait(0.5).until_app("Read").wait(round(rng.uniform(1.0, 3.0), 1))
+                  .press(_ticket_digits(rng, mix) + "#").wait(rng.uniform(10.0, 25.0)).hangup())
+        return script
+    else:
+        script = script.press(kind)
+    return script.wait(rng.uniform(*mix.patience)).hangup()
+
+
+def after_hours_script(rng: random.Random) -> CallerScript:
+    """After hours: listen to the message prompt, speak after the tone, finish with ``#``
+    (the message prompt asks for it) or by hanging up."""
+    script = CallerScript().until_app("Record").wait(round(rng.uniform(8.0, 45.0), 1))
+    if rng.random() < 0.6:
+        return script.press("#").wait(10.0).hangup()
+    return script.hangup()
 
 
 class DemoTraffic:
     """Places calls on ``sim`` at ``rate`` calls per second (Poisson arrivals) until stopped."""
 
     def __init__(self, sim: PbxSimulator, rate: float, *, seed: int | None = None,
-                 mix: DemoMix | None = None, max_concurrent: int = 50):
+                 mix: DemoMix | None = None, max_concurrent: int = 50,
+                 is_open: Callable[[], bool] | None = None):
         if rate <= 0:
             raise ValueError("demo call rate must be positive")
         self.sim = sim
@@ -61,6 +133,7 @@ class DemoTraffic:
         self.rng = random.Random(seed)
         self.mix = mix or DemoMix()
         self.max_concurrent = max_concurrent
+        self.is_open = is_open  # None: always open; else closed → after-hours callers
         self.placed = 0
         self._task: asyncio.Task | None = None
 
@@ -76,7 +149,12 @@ class DemoTraffic:
     async def place_one(self):
         self.placed += 1
         return await self.sim.place_call(caller=random_caller(self.rng), dialed="12319",
-                                         script=random_script(self.rng, self.mix))
+                                         script=self.next_script())
+
+    def next_script(self) -> CallerScript:
+        if self.is_open is not None and not self.is_open():
+            return after_hours_script(self.rng)
+        return random_script(self.rng, self.mix)
 
     async def _run(self) -> None:
         while True:

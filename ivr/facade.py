@@ -1,0 +1,169 @@
+"""The command facade ``hotline`` uses to act on calls (design §2): ``hotline`` never
+speaks AMI; it asks this facade to transfer, hang up or call a citizen back.
+
+Targets are the contexts of the rendered dialplan (docs/ivr.md):
+
+* ``district:<code>`` → ``Redirect`` of the citizen channel to ``<prefix>-district,<code>,1``.
+  The dialplan dials the district line; the call tracker turns the dial into a
+  ``Transferred`` event with the result (answered / busy / no answer / …), and a failed
+  line falls back to the ``transfer_failed`` queue — so nothing is lost.
+* ``queue:<id>`` → ``Redirect`` to ``<prefix>-queue,<id>,1`` (back to the agents, the
+  Mongolian seat …).
+
+Every command addresses the call by its call id (Linkedid); the controller finds the
+citizen's channel. Errors are explicit: :class:`UnknownCall` (no live call),
+:class:`UnknownTarget` (not a district/queue of the flow), :class:`CommandFailed`
+(the PBX refused, or the AMI link was lost — never replayed).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from ivr.ami import actions
+from ivr.ami.errors import AmiError
+from ivr.calls import CallTracker
+from ivr.controller import AmiController, UnknownCall
+from ivr.events import CallSnapshot
+
+__all__ = ["CallFacade", "CallbackResult", "CommandFailed", "FacadeError", "Target", "UnknownCall",
+           "UnknownTarget", "parse_target"]
+
+
+class FacadeError(Exception):
+    """Base of the facade's refusals (``str()`` is a clear message)."""
+
+
+class UnknownTarget(FacadeError, ValueError):
+    pass
+
+
+class CommandFailed(FacadeError):
+    def __init__(self, message: str, cause: Exception | None = None):
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: str        # "district" or "queue"
+    value: str       # district code or queue id
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackResult:
+    success: bool
+    reason: str              # "answered", "busy", "no_answer", "failed", …
+    channel: str | None = None
+    uniqueid: str | None = None
+
+
+_TARGET = re.compile(r"(district|queue):([A-Za-z0-9_-]{1,40})")
+_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+_ORIGINATE_REASONS = {4: "answered", 5: "busy", 3: "no_answer", 8: "congestion", 1: "hungup", 0: "failed"}
+
+
+def parse_target(target: "Target | str") -> Target:
+    if isinstance(target, Target):
+        return target
+    m = _TARGET.fullmatch(str(target).strip())
+    if m is None:
+        raise UnknownTarget(f"transfer target {target!r} must be 'district:<6-digit code>' or 'queue:<queue id>'")
+    return Target(m.group(1), m.group(2))
+
+
+class CallFacade:
+    """``transfer`` / ``hangup`` / ``originate_callback`` on an :class:`AmiController`.
+
+    ``districts`` and ``queues`` are the codes and ids the dialplan was rendered with
+    (``IvrFlow.districts`` / ``IvrFlow.queues``); other targets are refused before any
+    AMI action is sent.
+    """
+
+    def __init__(self, controller: AmiController, *, districts: Iterable[str], queues: Iterable[str],
+                 context_prefix: str = "hl12319", callback_context: str | None = None,
+                 callback_trunk: str = "", dial_technology: str = "PJSIP"):
+        self.controller = controller
+        self.districts = frozenset(districts)
+        self.queues = frozenset(queues)
+        self.prefix = context_prefix
+        self.callback_context = callback_context or f"{context_prefix}-queue"
+        self.callback_trunk = callback_trunk
+        self.dial_technology = dial_technology
+
+    @property
+    def tracker(self) -> CallTracker:
+        return self.controller.tracker
+
+    # -- queries -----------------------------------------------------------------------
+    def live_calls(self) -> list[CallSnapshot]:
+        """Snapshots of the calls in progress, oldest first."""
+        calls = self.tracker.live_snapshots()
+        return sorted(calls, key=lambda s: (s.started_at is None, s.started_at or 0))
+
+    def call(self, call_id: str) -> CallSnapshot:
+        snap = self.tracker.snapshot(call_id)
+        if snap is None:
+            raise UnknownCall(call_id)
+        return snap
+
+    # -- commands ----------------------------------------------------------------------
+    def _destination(self, target: Target) -> tuple[str, str]:
+        if target.kind == "district":
+            if target.value not in self.districts:
+                raise UnknownTarget(f"district {target.value!r} has no receiving line in the IVR flow "
+                                    f"(known: {', '.join(sorted(self.districts)) or 'none'})")
+            return f"{self.prefix}-district", target.value
+        if target.value not in self.queues:
+            raise UnknownTarget(f"queue {target.value!r} is not a queue of the IVR flow "
+                                f"(known: {', '.join(sorted(self.queues)) or 'none'})")
+        return f"{self.prefix}-queue", target.value
+
+    async def transfer(self, call_id: str, target: "Target | str") -> Target:
+        """Send the citizen of ``call_id`` to a district line or a queue (AMI ``Redirect``).
+
+        Returns once the PBX accepted the redirect; the result of a district dial arrives
+        later as a ``Transferred`` domain event for the same call id.
+        """
+        t = parse_target(target)
+        context, exten = self._destination(t)
+        channel = self.controller.citizen_channel(call_id)  # raises UnknownCall
+        try:
+            await actions.redirect(self.controller.client, channel, context=context, exten=exten, priority=1)
+        except AmiError as exc:
+            raise CommandFailed(f"PBX refused the transfer of call {call_id} to {t}: {exc}", exc) from exc
+        return t
+
+    async def hangup(self, call_id: str, cause: int = 16) -> None:
+        try:
+            await self.controller.hangup(call_id, cause=cause)
+        except AmiError as exc:
+            raise CommandFailed(f"PBX refused to hang up call {call_id}: {exc}", exc) from exc
+
+    async def originate_callback(self, number: str, *, queue: str | None = None, caller_id: str = "12319",
+                                 timeout_s: int = 30, variables: dict[str, str] | None = None) -> CallbackResult:
+        """Call a citizen back and, once they answer, put them in ``queue`` (default: the first
+        agent queue given) so the next agent takes the callback (回访 / missed call)."""
+        number = (number or "").strip()
+        if not _NUMBER.fullmatch(number):
+            raise ValueError(f"callback number {number!r} must be 3–20 digits")
+        queue = queue or (sorted(self.queues)[0] if self.queues else "")
+        if queue not in self.queues:
+            raise UnknownTarget(f"queue {queue!r} is not a queue of the IVR flow")
+        if not isinstance(timeout_s, int) or not 1 <= timeout_s <= 300:
+            raise ValueError("timeout_s must be 1–300 seconds")
+        dial = f"{self.dial_technology}/{number}" + (f"@{self.callback_trunk}" if self.callback_trunk else "")
+        vars_ = {"HOTLINE_CALLBACK": "1", **(variables or {})}
+        try:
+            res = await actions.originate(self.controller.client, dial, exten=queue, context=self.callback_context,
+                                          priority=1, timeout_ms=timeout_s * 1000, caller_id=caller_id,
+                                          variables=vars_)
+        except AmiError as exc:
+            raise CommandFailed(f"PBX refused the callback to {number}: {exc}", exc) from exc
+        reason = "answered" if res.success else _ORIGINATE_REASONS.get(res.reason or 0, "failed")
+        return CallbackResult(res.success, reason, res.channel, res.uniqueid)

@@ -13,6 +13,9 @@ from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,7 +35,36 @@ from hotline.web.security import CurrentUser, current_user, require_roles
 
 __all__ = ["router", "routers", "actor_of", "api_errors", "now_for"]
 
-router = APIRouter(prefix="/api", tags=["工单"])
+_FIELD_LABELS = {"body": "请求体", "query": "查询参数", "path": "路径参数"}
+
+
+def validation_detail(exc: RequestValidationError) -> dict[str, Any]:
+    """A Chinese summary plus the field errors, without echoing the input (it may be NaN or huge)."""
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        where = _FIELD_LABELS.get(loc[0], loc[0]) + ("：" + ".".join(loc[1:]) if len(loc) > 1 else "") if loc else ""
+        errors.append({"loc": loc, "msg": str(err.get("msg", "")), "type": str(err.get("type", "")), "where": where})
+    summary = "；".join(f"{e['where']} {e['msg']}" for e in errors[:5])
+    return {"detail": f"请求参数无效（invalid request）：{summary}", "errors": errors}
+
+
+class ApiRoute(APIRoute):
+    """Turns request validation errors into a 422 with a Chinese message (never a 500 on NaN input)."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request):
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return JSONResponse(validation_detail(exc), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+        return route_handler
+
+
+router = APIRouter(prefix="/api", tags=["工单"], route_class=ApiRoute)
 
 INTAKE_ROLES = (Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR)
 HISTORY_ROLES = (Role.AGENT, Role.SUPERVISOR)

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import or_, select
 
+from hotline.cases.views import ApiRoute
 from hotline.categories.models import Category
 from hotline.web.security import CurrentUser, current_user
 
-router = APIRouter(prefix="/api", tags=["分类"])
+router = APIRouter(prefix="/api", tags=["分类"], route_class=ApiRoute)
 
 KIND_LABEL = {"component": "部件", "matter": "事项"}
 

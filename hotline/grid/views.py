@@ -9,10 +9,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from hotline.cases.views import ApiRoute
 from hotline.grid.models import GridUnit
 from hotline.web.security import CurrentUser, current_user
 
-router = APIRouter(prefix="/api/grid", tags=["网格"])
+router = APIRouter(prefix="/api/grid", tags=["网格"], route_class=ApiRoute)
 
 
 class UnitOut(BaseModel):

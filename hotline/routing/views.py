@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
+from hotline.cases.views import ApiRoute
 from hotline.cases.schemas import RoutingPreviewRequest
 from hotline.routing.decision import RoutingError
 from hotline.users.roles import Role
 from hotline.web.security import CurrentUser, require_roles
 
-router = APIRouter(prefix="/api/routing", tags=["路由"])
+router = APIRouter(prefix="/api/routing", tags=["路由"], route_class=ApiRoute)
 
 
 @router.post("/preview", summary="路由预览（责任单位、时限及中文解释）")

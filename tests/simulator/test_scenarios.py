@@ -26,7 +26,7 @@ def lifecycle_ok(tap: AmiTap) -> None:
     per: dict[str, list[str]] = defaultdict(list)
     for m in tap.events():
         ch = m.get("Channel")
-        if ch and m.name not in ("Cdr", "CoreShowChannel", "Status", "QueueEntry", "ChannelHungup", "CEL"):
+        if ch and m.name not in ("Cdr", "CoreShowChannel", "Status", "QueueEntry", "ChannelHungup", "CEL", "OriginateResponse"):
             per[ch].append(m.name)
     for ch, names in per.items():
         assert names[0] == "Newchannel", (ch, names)
@@ -234,4 +234,32 @@ async def test_add_agent_helper_and_caller_hangup_cause() -> None:
         assert done.get("MemberName") == "王坐席" and done.get("Reason") == "caller"
         hang = await tap.wait_for(lambda m: m.name == "Hangup" and m.get("Channel") == call.name)
         assert hang.get("Cause") == "17"
+    lifecycle_ok(tap)
+
+
+@pytest.mark.parametrize(
+    "endpoint, response, reason",
+    [
+        (Endpoint("answer", answer_after=1, talk_time=2), "Success", "4"),
+        (Endpoint("busy"), "Failure", "5"),
+        (Endpoint("noanswer"), "Failure", "3"),
+        (Endpoint("congestion"), "Failure", "8"),
+        (None, "Failure", "0"),
+    ],
+)
+async def test_callback_originate_to_a_citizen_phone(endpoint, response, reason) -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        if endpoint is not None:
+            s.add_endpoint("citizen", endpoint)
+        queued = await tap.action("Originate", Channel="SIP/citizen", Context="hold", Exten="s", Priority="1",
+                                  Timeout="5000", CallerID='"12319回访" <12319>', Async="true")
+        ev = await tap.wait_for(lambda m: m.name == "OriginateResponse")
+        assert (ev.get("ActionID"), ev.get("Response"), ev.get("Reason")) == (queued.get("ActionID"), response, reason)
+        if response == "Success":
+            assert ev.get("Channel").startswith("SIP/citizen-")
+            await tap.wait_for(lambda m: m.name == "Newexten" and m.get("Channel") == ev.get("Channel")
+                               and m.get("Context") == "hold" and m.get("Application") == "Wait")
+        else:
+            assert (ev.get("Channel"), ev.get("Uniqueid")) == ("SIP/citizen", "<unknown>")
+        await s.wait_idle(10)
     lifecycle_ok(tap)

@@ -19,9 +19,10 @@ Each event enqueues internal notification rows (channel ``internal``, template
 district officer → ``district``, dispatcher/supervisor/admin/agent → that role, and
 ``department:<code>`` for ``notify_departments``.
 
-Exactly once: a row's mark, its event(s) and its outbox rows are written in one
-transaction, behind conditional updates (``… WHERE warned_at IS NULL``) and, for later
-levels, a re-check of the event log (the log is the record of which levels fired in the
+Exactly once: a batch's marks, events and outbox rows are written in one transaction
+(set-based: a handful of statements per batch), behind conditional updates
+(``… WHERE warned_at IS NULL … RETURNING id``) and, for later levels, a re-read of the
+event log after the lock (the log is the record of which levels fired in the
 current overdue episode: ``escalate`` events of the stage at or after ``overdue_at``). On
 PostgreSQL the ticket row is locked first with ``FOR UPDATE SKIP LOCKED`` (the order
 :func:`hotline.cases.service.perform` uses), so a concurrent sweeper or a workflow action
@@ -49,7 +50,6 @@ from typing import Any, Iterable, Sequence
 
 from sqlalchemy import and_, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
@@ -341,9 +341,9 @@ class _Sweeper:
                 self.session.commit()
                 return
             self.report.candidates += len(page)
-            for candidate in page:
-                if self._needs_action(candidate):
-                    self._one(candidate.id)
+            todo = [c.id for c in page if self._needs_action(c)]
+            if todo:
+                self._batch(todo)
             self.session.commit()
             self.report.batches += 1
             after = (page[-1].due_at, page[-1].id)
@@ -362,41 +362,104 @@ class _Sweeper:
             self.report.errors.append(f"deadline {c.id}: {exc}")
             return False
 
-    def _one(self, row_id: int) -> None:
-        try:
-            with self.session.begin_nested():
-                self._process(row_id)
-        except (CalendarNotCovered, ValueError) as exc:
-            self.report.errors.append(f"deadline {row_id}: {exc}")
-            log.warning("SLA sweep: deadline %s not computable: %s", row_id, exc)
-        except IntegrityError as exc:  # e.g. an event seq taken by a concurrent writer
-            self.report.skipped_locked += 1
-            log.info("SLA sweep: deadline %s skipped after a conflict: %s", row_id, exc.orig)
+    # -- one batch, set-based: lock, re-read, decide, guarded updates, events, outbox ----------------
 
-    # -- one row --------------------------------------------------------------------------------
-
-    def _process(self, row_id: int) -> None:
+    def _batch(self, ids: list[int]) -> None:
         s, now = self.session, self.now
-        ticket_id = s.execute(select(TicketDeadline.ticket_id).where(TicketDeadline.id == row_id)).scalar()
-        if ticket_id is None:
-            return
-        lock = select(Ticket).where(Ticket.id == ticket_id).execution_options(populate_existing=True)
-        if self.pg:
+        ticket_ids = sorted(set(s.execute(select(TicketDeadline.ticket_id).where(TicketDeadline.id.in_(ids))).scalars()))
+        lock = select(Ticket.id, Ticket.number, Ticket.state, Ticket.category_name, Ticket.address,
+                      Ticket.district_code, Ticket.department_code).where(Ticket.id.in_(ticket_ids))
+        if self.pg:  # the order perform() uses: ticket first; busy tickets are left for the next run
             lock = lock.with_for_update(skip_locked=True)
-        ticket = s.execute(lock).scalar_one_or_none()
-        if ticket is None:
-            self.report.skipped_locked += 1
+        tickets = {t.id: t for t in s.execute(lock)}
+        self.report.skipped_locked += len(ticket_ids) - len(tickets)
+        if not tickets:
             return
-        row = s.execute(select(TicketDeadline).where(TicketDeadline.id == row_id)
-                        .execution_options(populate_existing=True)).scalar_one_or_none()
-        if row is None or row.completed_at is not None or row.paused_at is not None:
-            return
-        if now > row.due_at:
-            self._overdue(ticket, row)
-        elif row.warned_at is None and row.overdue_at is None and self._warning_reached(row):
-            self._warn(ticket, row)
+        rows = s.execute(select(TicketDeadline.__table__).where(
+            TicketDeadline.id.in_(ids), TicketDeadline.ticket_id.in_(list(tickets)), *_OPEN)).all()
 
-    def _warning_reached(self, row: TicketDeadline) -> bool:
+        warn, mark, levels_for = [], [], {}
+        overdue_since: dict[int, _dt.datetime] = {}
+        for row in rows:
+            try:
+                if now > row.due_at:
+                    reached = [lv for lv in self.policy.levels if now >= lv.moment(row.due_at, self.calendar)]
+                    if row.overdue_at is None:
+                        mark.append(row.id)
+                        overdue_since[row.id] = now
+                    else:
+                        overdue_since[row.id] = row.overdue_at
+                    levels_for[row.id] = reached
+                elif row.warned_at is None and row.overdue_at is None and self._warning_reached(row):
+                    warn.append(row.id)
+            except (CalendarNotCovered, ValueError) as exc:
+                self.report.errors.append(f"deadline {row.id}: {exc}")
+                log.warning("SLA sweep: deadline %s not computable: %s", row.id, exc)
+                levels_for.pop(row.id, None)
+                if row.id in mark:
+                    mark.remove(row.id)
+        if not (warn or levels_for):
+            return
+        # the event log says which levels already fired in each row's current overdue episode
+        fired: dict[int, set[tuple[str, int]]] = {}
+        old = [r for r in rows if r.id in levels_for and r.overdue_at is not None]
+        if old:
+            for ticket_id, at, data in s.execute(select(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.data).where(
+                    TicketEvent.ticket_id.in_({r.ticket_id for r in old}), TicketEvent.action == ACTION_ESCALATE)):
+                if isinstance(data, dict) and "level" in data:
+                    fired.setdefault(ticket_id, set()).add((data.get("stage"), int(data["level"]), at))
+        warned = self._guarded(warn, (TicketDeadline.warned_at.is_(None), TicketDeadline.overdue_at.is_(None)),
+                               warned_at=now)
+        marked = self._guarded(mark, (TicketDeadline.overdue_at.is_(None),), overdue_at=now)
+
+        self._seq = dict(s.execute(select(TicketEvent.ticket_id, func.max(TicketEvent.seq))
+                                   .where(TicketEvent.ticket_id.in_(list(tickets)))
+                                   .group_by(TicketEvent.ticket_id)).all())
+        self._events, self._outbox = [], []
+        for row in rows:
+            ticket = tickets[row.ticket_id]
+            if row.id in warned:
+                due_local = row.due_at.astimezone(self.calendar.tz)
+                note = f"{row.stage}时限已用 {self.policy.warning_percent}%，将于 {due_local:%Y-%m-%d %H:%M} 到期(预警)"
+                self._event(ticket, row, ACTION_WARNING, note, {"percent": self.policy.warning_percent},
+                            self.policy.warning_targets)
+                self.report.warned += 1
+            elif row.id in levels_for:
+                newly = row.id in marked
+                if row.overdue_at is None and not newly:
+                    continue  # lost the guarded update (cannot happen under the ticket lock)
+                since = overdue_since[row.id]
+                done = {lv for stage, lv, at in fired.get(row.ticket_id, ()) if stage == row.stage and at >= since}
+                new = [lv for lv in levels_for[row.id] if lv.level not in done]
+                for lv in new:
+                    self._event(ticket, row, ACTION_ESCALATE, f"{row.stage}超时，第 {lv.level} 级{lv.name}",
+                                {"level": lv.level, "name": lv.name, "overdue_since": _iso(since)},
+                                lv.targets if lv.sms else ())
+                    self.report.escalations[lv.level] = self.report.escalations.get(lv.level, 0) + 1
+                if newly:
+                    self.report.overdue += 1
+                    if not new:
+                        self._event(ticket, row, ACTION_OVERDUE, f"{row.stage}已超时(超时)", {}, ())
+                        self.report.overdue_events += 1
+        if self._events:
+            s.execute(TicketEvent.__table__.insert(), self._events)
+        if self._outbox:
+            insert = postgresql.insert if self.pg else sqlite.insert
+            table = Notification.__table__
+            for i in range(0, len(self._outbox), 1000):
+                s.execute(insert(table).values(self._outbox[i:i + 1000])
+                          .on_conflict_do_nothing(index_elements=[table.c.dedup_key]))
+            self.report.notifications += len(self._outbox)
+
+    def _guarded(self, ids: list[int], conditions, **values) -> set[int]:
+        """Set ``values`` on the rows still matching ``conditions``; returns the ids changed."""
+        if not ids:
+            return set()
+        stmt = (update(TicketDeadline).where(TicketDeadline.id.in_(ids), *_OPEN, *conditions)
+                .values(**values).returning(TicketDeadline.id).execution_options(synchronize_session=False))
+        return set(self.session.execute(stmt).scalars())
+
+    def _warning_reached(self, row) -> bool:
         p = self.policy.warning_percent
         if row.unit == _NATURAL:
             total = (row.due_at - row.started_at) // _US
@@ -408,68 +471,17 @@ class _Sweeper:
             return remaining <= 0
         return 100 * remaining <= (100 - p) * total
 
-    def _guarded(self, row: TicketDeadline, *conditions, **values) -> bool:
-        done = self.session.execute(
-            update(TicketDeadline)
-            .where(TicketDeadline.id == row.id, TicketDeadline.due_at == row.due_at, *_OPEN, *conditions)
-            .values(**values).execution_options(synchronize_session=False))
-        return done.rowcount == 1
+    # -- event and outbox rows (written by _batch) ----------------------------------------------------
 
-    def _warn(self, ticket: Ticket, row: TicketDeadline) -> None:
-        if not self._guarded(row, TicketDeadline.warned_at.is_(None), TicketDeadline.overdue_at.is_(None),
-                             warned_at=self.now):
-            return
-        due_local = row.due_at.astimezone(self.calendar.tz)
-        note = f"{row.stage}时限已用 {self.policy.warning_percent}%，将于 {due_local:%Y-%m-%d %H:%M} 到期(预警)"
-        self._event(ticket, row, ACTION_WARNING, note, {"percent": self.policy.warning_percent},
-                    self.policy.warning_targets)
-        self.report.warned += 1
-
-    def _overdue(self, ticket: Ticket, row: TicketDeadline) -> None:
-        marked_now = row.overdue_at is None
-        if marked_now:
-            if not self._guarded(row, TicketDeadline.overdue_at.is_(None), overdue_at=self.now):
-                return
-            episode_start = self.now
-            self.report.overdue += 1
-        else:
-            episode_start = row.overdue_at
-        reached = [lv for lv in self.policy.levels if self.now >= lv.moment(row.due_at, self.calendar)]
-        fired = set() if marked_now else self._fired_levels(ticket.id, row.stage, episode_start)
-        new = [lv for lv in reached if lv.level not in fired]
-        if not marked_now and new:
-            # take the row's write lock before re-checking (a second sweeper blocks here, then sees our events)
-            if not self._guarded(row, TicketDeadline.overdue_at == episode_start, overdue_at=episode_start):
-                return
-            fired = self._fired_levels(ticket.id, row.stage, episode_start)
-            new = [lv for lv in reached if lv.level not in fired]
-        for lv in new:
-            note = f"{row.stage}超时，第 {lv.level} 级{lv.name}"
-            self._event(ticket, row, ACTION_ESCALATE, note,
-                        {"level": lv.level, "name": lv.name, "overdue_since": _iso(episode_start)},
-                        lv.targets if lv.sms else ())
-            self.report.escalations[lv.level] = self.report.escalations.get(lv.level, 0) + 1
-        if marked_now and not new:
-            self._event(ticket, row, ACTION_OVERDUE, f"{row.stage}已超时(超时)", {}, ())
-            self.report.overdue_events += 1
-
-    def _fired_levels(self, ticket_id: int, stage: str, since: _dt.datetime) -> set[int]:
-        rows = self.session.execute(select(TicketEvent.data).where(
-            TicketEvent.ticket_id == ticket_id, TicketEvent.action == ACTION_ESCALATE,
-            TicketEvent.at >= since)).scalars()
-        return {int(d["level"]) for d in rows if d.get("stage") == stage and "level" in d}
-
-    # -- event and outbox ---------------------------------------------------------------------------
-
-    def _event(self, ticket: Ticket, row: TicketDeadline, action: str, note: str,
-               extra: dict[str, Any], targets: Sequence[str]) -> None:
-        s, now = self.session, self.now
-        seq = (s.execute(select(func.max(TicketEvent.seq)).where(TicketEvent.ticket_id == ticket.id)).scalar() or 0) + 1
+    def _event(self, ticket, row, action: str, note: str, extra: dict[str, Any], targets: Sequence[str]) -> None:
+        now = self.now
+        seq = self._seq.get(ticket.id, 0) + 1
+        self._seq[ticket.id] = seq
         data = {"stage": row.stage, "due_at": _iso(row.due_at), "started_at": _iso(row.started_at),
                 "unit": row.unit, "amount": row.amount, **extra, "notified": list(targets)}
-        s.add(TicketEvent(ticket_id=ticket.id, seq=seq, at=now, actor_id=None, actor=SYSTEM_ACTOR,
-                          action=action, from_state=ticket.state, to_state=ticket.state, note=note, data=data))
-        s.flush()
+        self._events.append({"ticket_id": ticket.id, "seq": seq, "at": now, "actor_id": None, "actor": SYSTEM_ACTOR,
+                             "action": action, "from_state": ticket.state, "to_state": ticket.state,
+                             "note": note, "data": data})
         if not targets:
             return
         context = {
@@ -480,16 +492,12 @@ class _Sweeper:
             "at": _iso(now), "stage": row.stage, "due_at": _iso(row.due_at),
             **{k: v for k, v in extra.items() if k in ("level", "name", "percent")},
         }
-        values = [{
+        self._outbox.extend({
             "channel": "internal", "to": target[:40], "template": f"ticket.{action}.{target}"[:60],
             "body": json.dumps({**context, "target": target}, ensure_ascii=False),
             "ticket_id": ticket.id, "dedup_key": f"ticket:{ticket.id}:event:{seq}:{target}:{target}"[:160],
             "status": "pending", "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now,
-        } for target in targets]
-        insert = postgresql.insert if self.pg else sqlite.insert
-        table = Notification.__table__
-        s.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=[table.c.dedup_key]))
-        self.report.notifications += len(values)
+        } for target in targets)
 
 
 _ACTION_LABELS = {ACTION_WARNING: "预警", ACTION_OVERDUE: "超时", ACTION_ESCALATE: "督办"}

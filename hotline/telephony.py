@@ -175,7 +175,8 @@ class TelephonyService:
                      "IVR (%s) with demo calls (%.2f/s)", port, self.dialplan_dir, s.demo_call_rate)
         else:
             host, port, user, secret = s.ami_host, s.ami_port, s.ami_username, s.ami_secret.get_secret_value()
-        self.tracker = CallTracker(self.bus, pbx_tz=s.tz)
+        # the simulator stamps CEL EventTime in UTC; Asterisk in its own (the hotline's) zone
+        self.tracker = CallTracker(self.bus, pbx_tz=timezone.utc if self.simulator is not None else s.tz)
         client = AmiClient(host, port, user, secret, events=True)
         self.controller = AmiController(client, self.tracker)
         await self.controller.start()

@@ -19,11 +19,15 @@ hears which ticket the following state prompt is about. A directory failure rais
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 
+from ivr.agi.errors import AgiCommandFailed, AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.directory import Directory
+
+log = logging.getLogger(__name__)
 
 PREFIX = "12319"
 _FULL = re.compile(r"12319-(\d{8})-(\d{5})")
@@ -62,6 +66,20 @@ def digits_for_ticket(number: str) -> str:
     return m.group(1) + m.group(2)
 
 
+async def _read_back(session: AgiSession, digits: str) -> None:
+    """``SAY DIGITS``; ``result=-1`` means the caller hung up (then stop) or the digit sounds
+    are missing (then carry on: the state prompt matters more than the read-back)."""
+    try:
+        await session.say_digits(digits)
+    except AgiCommandFailed:
+        if not session.hung_up:
+            await session.noop()  # its reply comes after any pending out-of-band HANGUP line
+        if session.hung_up:
+            raise AgiHangup("caller hung up during the ticket number read-back") from None
+        log.warning("ticket_status: SAY DIGITS failed on %s (digit sounds for language %r missing?)",
+                    session.env.channel, session.env.language)
+
+
 def ticket_status_script(directory: Directory, *, read_back_digits: bool = True):
     async def ticket_status(session: AgiSession) -> None:
         args = session.env.args
@@ -82,7 +100,7 @@ def ticket_status_script(directory: Directory, *, read_back_digits: bool = True)
         await session.set_variable("HOTLINE_TICKET_ERROR", "")
         await session.set_variable("HOTLINE_TICKET_NUMBER", status.number)
         if read_back_digits:
-            await session.say_digits(digits_for_ticket(number))
+            await _read_back(session, digits_for_ticket(number))
         # last: the dialplan reads this to choose the state prompt
         await session.set_variable("HOTLINE_TICKET_STATE", status.status)
 

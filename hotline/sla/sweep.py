@@ -287,7 +287,7 @@ def sweep(session: Session, *, now: _dt.datetime, rules, calendar: WorkCalendar,
         threshold = now - level.min_delay()
         level_fired = _level_fired().where(TicketEvent.data["level"].as_integer() == level.level)
         worker.run(and_(*_OPEN, TicketDeadline.overdue_at.is_not(None), TicketDeadline.due_at < now,
-                        TicketDeadline.due_at <= threshold, ~level_fired), batch_size)
+                        TicketDeadline.due_at <= threshold, ~level_fired), batch_size, level=level)
     # 3. warnings: per configured (unit, amount) group, then every other row with the widest horizon
     unwarned = and_(*_OPEN, TicketDeadline.warned_at.is_(None), TicketDeadline.overdue_at.is_(None),
                     TicketDeadline.due_at >= now)
@@ -312,6 +312,7 @@ class _Sweeper:
                  calendar: WorkCalendar, report: SweepReport):
         self.session, self.now, self.policy, self.calendar, self.report = session, now, policy, calendar, report
         self.work = WorkTime(calendar)
+        self._moments: dict[tuple[int, _dt.datetime], _dt.datetime] = {}
         self.pg = _is_postgres(session)
 
     def warning_horizon(self, unit: str, allowance: _dt.timedelta) -> _dt.datetime:
@@ -327,7 +328,7 @@ class _Sweeper:
 
     # -- candidates in keyset pages ------------------------------------------------------------
 
-    def run(self, condition, batch_size: int) -> None:
+    def run(self, condition, batch_size: int, level: Level | None = None) -> None:
         after: tuple[_dt.datetime, int] | None = None
         while True:
             stmt = (select(TicketDeadline.id, TicketDeadline.due_at, TicketDeadline.started_at,
@@ -341,7 +342,7 @@ class _Sweeper:
                 self.session.commit()
                 return
             self.report.candidates += len(page)
-            todo = [c.id for c in page if self._needs_action(c)]
+            todo = [c.id for c in page if self._needs_action(c, level)]
             if todo:
                 self._batch(todo)
             self.session.commit()
@@ -350,17 +351,25 @@ class _Sweeper:
             if len(page) < batch_size:
                 return
 
-    def _needs_action(self, c) -> bool:
+    def _needs_action(self, c, level: Level | None = None) -> bool:
         """Cheap check on the candidate's columns (no lock): only rows with work are locked."""
-        if self.now > c.due_at:
-            return True      # overdue: the range queries only return rows with a mark or level to add
-        if c.warned_at is not None or c.overdue_at is not None:
-            return False
         try:
+            if self.now > c.due_at:
+                # not yet marked overdue, or (queried for a level not fired yet) that level is reached
+                return c.overdue_at is None or level is None or self.now >= self._moment(level, c.due_at)
+            if c.warned_at is not None or c.overdue_at is not None:
+                return False
             return self._warning_reached(c)
         except (CalendarNotCovered, ValueError) as exc:
             self.report.errors.append(f"deadline {c.id}: {exc}")
             return False
+
+    def _moment(self, level: Level, due: _dt.datetime) -> _dt.datetime:
+        key = (level.level, due)
+        moment = self._moments.get(key)
+        if moment is None:
+            moment = self._moments[key] = level.moment(due, self.calendar)
+        return moment
 
     # -- one batch, set-based: lock, re-read, decide, guarded updates, events, outbox ----------------
 
@@ -383,7 +392,7 @@ class _Sweeper:
         for row in rows:
             try:
                 if now > row.due_at:
-                    reached = [lv for lv in self.policy.levels if now >= lv.moment(row.due_at, self.calendar)]
+                    reached = [lv for lv in self.policy.levels if now >= self._moment(lv, row.due_at)]
                     if row.overdue_at is None:
                         mark.append(row.id)
                         overdue_since[row.id] = now
@@ -446,9 +455,8 @@ class _Sweeper:
         if self._outbox:
             insert = postgresql.insert if self.pg else sqlite.insert
             table = Notification.__table__
-            for i in range(0, len(self._outbox), 1000):
-                s.execute(insert(table).values(self._outbox[i:i + 1000])
-                          .on_conflict_do_nothing(index_elements=[table.c.dedup_key]))
+            # executemany form: one cached statement (a literal multi-VALUES would be compiled per batch)
+            s.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.dedup_key]), self._outbox)
             self.report.notifications += len(self._outbox)
 
     def _guarded(self, ids: list[int], conditions, **values) -> set[int]:

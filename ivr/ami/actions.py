@@ -320,7 +320,8 @@ async def command(client: AmiClient, cli: str, *, check: bool = True) -> list[st
 
 
 async def ping(client: AmiClient, timeout: float | None = None) -> ActionResult:
+    """``Ping`` -> ``Ping: Pong`` (+ ``Timestamp``); retried across a reconnect."""
     res = await client.send_action("Ping", timeout=timeout)
-    if res.get("Ping") != "Pong" and res.response.name != "Pong":
+    if res.get("Ping") != "Pong":
         raise AmiError("unexpected Ping reply", res.response)
     return res

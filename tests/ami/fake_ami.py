@@ -48,6 +48,7 @@ class FakeAmi:
         banner: bytes | None = None,
         chunk: int | None = None,
         drop_on: str | None = None,
+        accept_all: bool = False,
     ) -> None:
         self.fixture = fixture
         self.answer_login = answer_login
@@ -55,6 +56,7 @@ class FakeAmi:
         self.drop_after = drop_after  # close the socket after this many replayed messages
         self.chunk = chunk  # write in chunks of this many bytes (exercise split reads)
         self.drop_on = drop_on  # close the socket, unanswered, when this action arrives
+        self.accept_all = accept_all  # answer any unscripted action with Success (header checks)
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
         self.sessions: list[Session] = []
@@ -177,6 +179,9 @@ class FakeAmi:
             if self.answer_ping:
                 pong = Message.of(("Response", "Success"), ("ActionID", aid), ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}"))
                 await self._send(session, pong.encode())
+            return True
+        if self.accept_all:
+            await self._send(session, Message.of(("Response", "Success"), ("ActionID", aid), ("Message", "accepted")).encode())
             return True
         self.mismatches.append(f"unexpected action {action.name}")
         await self._send(session, Message.of(("Response", "Error"), ("ActionID", aid), ("Message", f"Invalid/unknown command: {action.name}. Use Action: ListCommands to show available commands.")).encode())

@@ -689,3 +689,44 @@ async def test_hook_waiting_on_a_dead_link_does_not_block_the_next_reconnect():
     await wait_until(lambda: "released" in runs)
     await client.close()
     await server3.kill()
+
+
+async def test_helpers_put_the_documented_headers_on_the_wire():
+    server = FakeAmi(None, accept_all=True)
+    await server.start()
+    client = client_for(server)
+    await client.connect()
+    try:
+        await actions.redirect(client, "SIP/a-1", "district-lines", "100", extra_channel="SIP/b-2")
+        await actions.blind_transfer(client, "SIP/a-1", "100", "district-lines")
+        await actions.atxfer(client, "SIP/a-1", "200")
+        await actions.queue_remove(client, "hotline", "Local/200@queue-agents/n")
+        await actions.queue_add(client, "hotline", "Local/201@queue-agents/n", member_name="坐席201", paused=False)
+        await actions.setvar(client, "CDR(userfield)", "case-7", channel="SIP/a-1")
+        await actions.play_dtmf(client, "SIP/a-1;2", "#", receive=True)
+        await actions.user_event(client, "CaseOpened", {"CaseId": "12319-20261127-00001"})
+        chid = actions.new_channel_id()
+        res = await actions.originate(client, "Local/100@district-lines", exten="s", context="hold",
+                                      channel_id=chid, variables={"CASE_ID": "7"}, wait=False)
+        assert res.uniqueid == chid and res.reason_text == "queued"
+    finally:
+        await client.close()
+        await server.kill()
+    got = {m.name: m for m in server.sessions[0].received}
+    red = got["Redirect"]
+    assert (red["Channel"], red["ExtraChannel"], red["Context"], red["ExtraContext"], red["Exten"], red["ExtraExten"],
+            red["Priority"], red["ExtraPriority"]) == ("SIP/a-1", "SIP/b-2", "district-lines", "district-lines",
+                                                       "100", "100", "1", "1")
+    assert got["BlindTransfer"].as_dict() | {"ActionID": ""} == {
+        "Action": "BlindTransfer", "Channel": "SIP/a-1", "Exten": "100", "Context": "district-lines", "ActionID": ""}
+    assert "Context" not in got["Atxfer"] and got["Atxfer"]["Exten"] == "200"
+    assert got["QueueRemove"]["Interface"] == "Local/200@queue-agents/n"
+    assert got["QueueAdd"]["MemberName"] == "坐席201" and got["QueueAdd"]["Paused"] == "false"
+    assert got["Setvar"]["Variable"] == "CDR(userfield)" and got["Setvar"]["Value"] == "case-7"
+    assert got["PlayDTMF"]["Digit"] == "#" and got["PlayDTMF"]["Receive"] == "yes"
+    assert got["UserEvent"]["UserEvent"] == "CaseOpened" and got["UserEvent"]["CaseId"] == "12319-20261127-00001"
+    orig = got["Originate"]
+    assert orig["ChannelId"] == chid and orig["Async"] == "true" and orig["Priority"] == "1"
+    assert orig.getall("Variable") == ["CASE_ID=7"]
+    ids = [m.action_id for m in server.sessions[0].received]
+    assert len(ids) == len(set(ids))

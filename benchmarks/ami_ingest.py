@@ -395,7 +395,7 @@ def _run_bare(port, mode, timeout):
                 k, _, v = line.partition(": ")
                 d[k] = v
             if "Event" in d:
-                col.add(d["Event"], lambda: d, raise_on_boom=False)
+                col.add(d["Event"], lambda d=d: d, raise_on_boom=False)
     s.close()
     return _result(mode, col, t_login, {})
 
@@ -469,8 +469,9 @@ def _run_pyami(port, mode, timeout):
         col.add(event.name, headers)
 
     client.add_event_listener(on_event)
-    fut = client.login(username="bench", secret="bench")
-    fut.response
+    login = client.login(username="bench", secret="bench").response  # blocks until answered
+    if login is None or login.status != "Success":
+        os._exit(_emit({"ok": False, "error": f"login failed: {login}"}))
     t_login = time.perf_counter()
     extra = {}
     if mode == "actionid_order":

@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from typing import Union
 
 from .errors import ProtocolError
 from .messages import Message
@@ -268,9 +267,6 @@ class AmiParser:
 def parse_stream(data: bytes, *, expect_banner: bool = True) -> list[Message]:
     """Parse a complete byte stream (banner optional) into messages."""
     return AmiParser(expect_banner=expect_banner).feed(data)
-
-
-HeaderValue = Union[str, int, float, bool, Iterable[str]]
 
 
 def _norm_value(key: str, value: object) -> list[str]:

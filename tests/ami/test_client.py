@@ -638,7 +638,7 @@ def test_backoff_delays_grow_exponentially_with_bounded_jitter():
     plain = list(itertools.islice(backoff_delays(0.5, 2.0, 30.0, 0.0), 9))
     assert plain == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     jittered = list(itertools.islice(backoff_delays(0.5, 2.0, 30.0, 0.25, random.Random(7)), 200))
-    for got, base in zip(jittered, plain + [30.0] * 200):
+    for got, base in zip(jittered, plain + [30.0] * 200, strict=False):
         assert base * 0.75 <= got <= base * 1.25
     assert len({round(x, 6) for x in jittered[10:]}) > 1  # jitter actually varies
 

@@ -57,7 +57,7 @@ def test_fixture_counts_match_independent_block_count(name):
     # every header line of the block is kept, in order
     text = data.decode().split("\r\n", 1)[1]
     blocks = [b for b in text.split("\r\n\r\n") if b.strip()]
-    for msg, block in zip(msgs, blocks):
+    for msg, block in zip(msgs, blocks, strict=True):
         assert len(msg.headers) == len(block.split("\r\n"))
         assert msg.kind in ("response", "event")
 

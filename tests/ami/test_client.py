@@ -121,15 +121,20 @@ async def test_connection_refused_is_connection_lost_error():
 
 
 async def test_not_ami_server_without_banner_times_out():
+    done = asyncio.Event()
+
     async def silent(reader, writer):
-        await reader.read()  # say nothing
+        await reader.read()  # say nothing; the client gives up and closes
         writer.close()
+        await writer.wait_closed()
+        done.set()
 
     srv = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
     client = AmiClient("127.0.0.1", port, username="u", secret="s", connect_timeout=0.2, ping_interval=None)
     with pytest.raises(ProtocolError):
         await client.connect()
+    await asyncio.wait_for(done.wait(), 5)
     srv.close()
     await srv.wait_closed()
 

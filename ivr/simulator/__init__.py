@@ -22,7 +22,7 @@ from pathlib import Path
 from .agi_client import AgiRunner
 from .channels import Channel
 from .clock import SimClock
-from .conf import Dialplan, QueueConf, parse_extensions_conf, parse_queues_conf
+from .conf import Dialplan, QueueConf, parse_extensions_conf, parse_manager_conf, parse_queues_conf
 from .dialplan import Interpreter
 from .pbx import Endpoint, Pbx
 from .queues import QueueManager
@@ -59,7 +59,10 @@ class PbxSimulator:
         endpoints: dict[str, Endpoint] | None = None,
         login_failure_delay: float = 1.0,
         version: str = "20.20.1",
+        manager_conf: str | None = None,
     ) -> None:
+        """``manager_conf``: text of a manager.conf whose users (secret, read=, write=) replace
+        ``username``/``secret`` (which then get read=all, write=all)."""
         if dialplan is None:
             dp = default_dialplan()
         elif isinstance(dialplan, str):
@@ -84,7 +87,11 @@ class PbxSimulator:
         self.interp.agi_runner = AgiRunner(agi_address, version)
         self.queues = QueueManager(self.pbx, qconf)
         self.pbx.queues = self.queues
-        self.ami = AmiServer(self, host, ami_port, {username: AmiUser(secret)}, login_failure_delay)
+        users = {username: AmiUser(secret)}
+        if manager_conf is not None:
+            users = {u.name: AmiUser.from_lists(u.secret, u.read, u.write)
+                     for u in parse_manager_conf(manager_conf).values()}
+        self.ami = AmiServer(self, host, ami_port, users, login_failure_delay)
         self.pbx.listeners.append(self.ami.broadcast)
         self._started = False
 

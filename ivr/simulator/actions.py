@@ -21,6 +21,17 @@ log = logging.getLogger(__name__)
 Handler = Callable[[AmiServer, AmiSession, Message], Awaitable[bool | None]]
 HANDLERS: dict[str, Handler] = {}
 PRE_AUTH = {"login", "logoff", "challenge"}
+#: ``write=`` classes of which a user needs one per action (their registrations in manager.c / app_queue.c)
+WRITE_CLASS: dict[str, frozenset[str]] = {
+    name: frozenset(classes.split())
+    for name, classes in {
+        "originate": "originate", "command": "command", "redirect": "call", "hangup": "system call",
+        "setvar": "call", "getvar": "call reporting", "playdtmf": "call", "status": "system call reporting",
+        "coreshowchannels": "system reporting", "coresettings": "system reporting",
+        "corestatus": "system reporting", "blindtransfer": "call", "atxfer": "call", "userevent": "user",
+        "queueadd": "agent", "queueremove": "agent", "queuepause": "agent",
+    }.items()
+}
 
 
 def action(*names: str):
@@ -43,6 +54,12 @@ async def dispatch(server: AmiServer, s: AmiSession, msg: Message) -> bool:
         s.send(error(msg, "Permission denied"))
         return True
     handler = HANDLERS.get(key)
+    needed = WRITE_CLASS.get(key)
+    if handler is not None and needed and s.authenticated:
+        user = server.users.get(s.username or "")
+        if user is None or not (needed & user.write):
+            s.send(error(msg, "Permission denied"))
+            return True
     if handler is None:
         s.send(error(msg, f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands."))
         server.security_event(s, "RequestBadFormat", "Error", [], [("RequestType", f"Action: {name}")])

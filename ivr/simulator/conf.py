@@ -319,3 +319,40 @@ def parse_queues_conf(text: str) -> dict[str, QueueConf]:
         else:
             q.options[key] = value
     return queues
+
+
+# -- manager.conf -----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ManagerUserConf:
+    name: str
+    secret: str = ""
+    read: list[str] = field(default_factory=list)
+    write: list[str] = field(default_factory=list)
+
+
+def parse_manager_conf(text: str) -> dict[str, ManagerUserConf]:
+    """The AMI users of a ``manager.conf`` (``[general]`` is skipped)."""
+    users: dict[str, ManagerUserConf] = {}
+    section = None
+    for raw in text.splitlines():
+        line = _strip_comment(raw)
+        if not line:
+            continue
+        m = re.fullmatch(r"\[([^\]]+)\]", line)
+        if m:
+            section = m.group(1).strip()
+            if section != "general":
+                users[section] = ManagerUserConf(section)
+            continue
+        if section in (None, "general"):
+            continue
+        key, _, value = line.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        user = users[section]
+        if key == "secret":
+            user.secret = value
+        elif key in ("read", "write"):
+            getattr(user, key).extend(c.strip().lower() for c in value.split(",") if c.strip())
+    return users

@@ -54,6 +54,13 @@ class AmiUser:
     read: frozenset[str] = ALL_CLASSES
     write: frozenset[str] = ALL_CLASSES
 
+    @classmethod
+    def from_lists(cls, secret: str, read: list[str], write: list[str]) -> "AmiUser":
+        def classes(items: list[str]) -> frozenset[str]:
+            return ALL_CLASSES if "all" in items else frozenset(items) & ALL_CLASSES
+
+        return cls(secret, classes(read), classes(write))
+
 
 @dataclass(eq=False)
 class AmiSession:

@@ -170,3 +170,37 @@ async def test_redirect_both_legs_and_blind_transfer() -> None:
         assert r.get("Message") == "Dual Redirect successful"
         for c in (a, b):
             await tap.wait_for(lambda m, c=c: m.get("UserEvent") == "District" and m.get("Channel") == c.name)
+
+
+async def test_manager_conf_users_read_and_write_classes() -> None:
+    conf = (FIXTURES / "manager.conf.used").read_text() + """
+[monitor]
+secret = look-only
+read = call,agent
+write = reporting
+"""
+    async with sim(manager_conf=conf) as s:
+        async with AmiTap(s.bound_port) as admin:
+            ok = await admin.action("Originate", Channel="Local/s@hold", Application="Wait", Data="1", Async="true")
+            assert ok.name == "Success"
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.bound_port)
+        parser = AmiParser()
+        writer.write(b"Action: Login\r\nUsername: monitor\r\nSecret: look-only\r\nActionID: 1\r\n\r\n"
+                     b"Action: Originate\r\nChannel: Local/s@hold\r\nApplication: Wait\r\nActionID: 2\r\n\r\n"
+                     b"Action: CoreShowChannels\r\nActionID: 3\r\n\r\n"
+                     b"Action: Command\r\nCommand: core show version\r\nActionID: 4\r\n\r\n")
+        msgs: list[Message] = []
+        while not any(m.name == "CoreShowChannelsComplete" for m in msgs) or not any(m.get("ActionID") == "4" for m in msgs):
+            msgs += parser.feed(await asyncio.wait_for(reader.read(65536), 5))
+        writer.close()
+        replies = {m.get("ActionID"): m for m in msgs if m.is_response}
+        assert replies["1"].get("Message") == "Authentication accepted"
+        assert (replies["2"].name, replies["2"].get("Message")) == ("Error", "Permission denied")
+        assert replies["3"].get("EventList") == "start"
+        assert (replies["4"].name, replies["4"].get("Message")) == ("Error", "Permission denied")
+        assert not any(m.name == "FullyBooted" for m in msgs)  # no 'system' read permission
+        privileges = {m.get("Privilege") for m in msgs if m.is_event and m.get("Privilege")}
+        assert privileges <= {"call,all", "agent,all"}
+    with pytest.raises(KeyError):
+        s.ami.users["hotline-x"]
+    assert set(s.ami.users) == {"hotline", "monitor"}

@@ -113,7 +113,7 @@ class AgiRunner:
                     continue
                 reply = await session.handle(line.strip())
                 await session.send(reply)
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, ValueError):  # ValueError: a line over the stream limit
             pass
         finally:
             writer.close()

@@ -124,12 +124,13 @@ def error(action: Message | None, message: str) -> Message:
 
 class AmiServer:
     def __init__(self, sim: "PbxSimulator", host: str, port: int, users: dict[str, AmiUser],
-                 login_failure_delay: float = 1.0) -> None:
+                 login_failure_delay: float = 1.0, auth_timeout: float = 30.0) -> None:
         self.sim = sim
         self.host = host
         self.port = port
         self.users = users
         self.login_failure_delay = login_failure_delay
+        self.auth_timeout = auth_timeout  # manager.conf authtimeout: unauthenticated sessions are dropped
         self.sessions: set[AmiSession] = set()
         self._server: asyncio.base_events.Server | None = None
         self._conn_tasks: set[asyncio.Task] = set()
@@ -201,8 +202,16 @@ class AmiServer:
         try:
             writer.write(BANNER)
             await writer.drain()
+            loop = asyncio.get_running_loop()
+            auth_deadline = loop.time() + self.auth_timeout
             while not session.closed:
-                data = await reader.read(65536)
+                if session.authenticated:
+                    data = await reader.read(65536)
+                else:
+                    try:
+                        data = await asyncio.wait_for(reader.read(65536), max(0.0, auth_deadline - loop.time()))
+                    except asyncio.TimeoutError:
+                        break
                 if not data:
                     break
                 for action in parser.feed(data):

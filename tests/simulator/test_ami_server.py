@@ -204,3 +204,38 @@ write = reporting
     with pytest.raises(KeyError):
         s.ami.users["hotline-x"]
     assert set(s.ami.users) == {"hotline", "monitor"}
+
+
+async def test_unauthenticated_session_is_dropped_after_authtimeout() -> None:
+    async with sim() as s:
+        s.ami.auth_timeout = 0.2
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.bound_port)
+        banner = await reader.readline()
+        assert banner == b"Asterisk Call Manager/9.0.0\r\n"
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
+        writer.close()
+        async with AmiTap(s.bound_port) as tap:  # an authenticated session is not affected
+            await asyncio.sleep(0.4)
+            assert (await tap.action("Ping")).get("Ping") == "Pong"
+
+
+async def test_fastagi_server_sending_garbage_does_not_break_the_call() -> None:
+    async def evil(reader, writer):
+        while (await reader.readline()) not in (b"\n", b""):
+            pass
+        writer.write(b"X" * 100_000 + b"\n" + b"\xff\xfe NOT A COMMAND\n")
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+
+    server = await asyncio.start_server(evil, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with PbxSimulator(agi_address=("127.0.0.1", port), speed=50) as s, AmiTap(s.bound_port) as tap:
+            call = await s.place_call("13800000020", "12319")
+            await call.wait_ended(15)
+            status = await tap.wait_for(lambda m: m.name == "VarSet" and m.get("Variable") == "AGISTATUS")
+            assert status.get("Value") in ("SUCCESS", "FAILURE")
+            await tap.wait_for(lambda m: m.get("UserEvent") == "IVRTimeout" and m.get("Channel") == call.name)
+    finally:
+        server.close()

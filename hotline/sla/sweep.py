@@ -33,8 +33,9 @@ uncommitted batch, which the next run redoes.
 Efficiency: candidates are found by ``due_at`` range queries (indexed), never by loading
 every open row. A warning can only be due for rows whose deadline is within the remaining
 share of the largest allowance the rules configure (about one working day ahead with the
-defaults); that horizon is computed per run and per configured (unit, amount) group, so
-the 20-working-day stages do not widen the range scanned for the 1-day ones. Rows with a
+defaults); that horizon is computed per run and per unit and amount interval between the
+configured stages, so the 20-working-day stages do not widen the range scanned for the
+1-day ones (an index on ``(unit, amount, due_at)`` serves these queries exactly). Rows with a
 larger allowance than their group's (a long extension) are warned when their deadline
 enters the horizon — late, never early, never missed (a stored ``warn_at`` column would
 make this exact).
@@ -263,8 +264,8 @@ def sweep(session: Session, *, now: _dt.datetime, rules, calendar: WorkCalendar,
           batch_size: int = 500, policy: SweepPolicy | None = None) -> SweepReport:
     """Warn, mark overdue and escalate every open deadline row whose time has come at ``now``.
 
-    Commits ``session`` after every batch of ``batch_size`` candidate rows; start it with no
-    transaction in progress. Never raises for a single row that cannot be computed (e.g. a
+    Commits ``session`` after every batch of ``batch_size`` candidate rows (and commits a
+    transaction already in progress first). Never raises for a single row that cannot be computed (e.g. a
     year the holiday calendar does not cover): the row is listed in ``report.errors`` and
     retried by the next run. Any other error propagates; committed batches stay done.
     """
@@ -288,17 +289,23 @@ def sweep(session: Session, *, now: _dt.datetime, rules, calendar: WorkCalendar,
         level_fired = _level_fired().where(TicketEvent.data["level"].as_integer() == level.level)
         worker.run(and_(*_OPEN, TicketDeadline.overdue_at.is_not(None), TicketDeadline.due_at < now,
                         TicketDeadline.due_at <= threshold, ~level_fired), batch_size, level=level)
-    # 3. warnings: per configured (unit, amount) group, then every other row with the widest horizon
+    # 3. warnings, per unit in amount intervals: a row with amount in (a_prev, a] has at most the
+    #    allowance of a configured stage of amount a, so its deadline lies within that horizon;
+    #    amounts above the largest configured one are few and checked without a horizon
     unwarned = and_(*_OPEN, TicketDeadline.warned_at.is_(None), TicketDeadline.overdue_at.is_(None),
                     TicketDeadline.due_at >= now)
+    by_unit: dict[str, list[tuple[float, _dt.timedelta]]] = {}
     for unit, amount, allowance in policy.groups:
-        worker.run(and_(unwarned, TicketDeadline.unit == unit, TicketDeadline.amount == amount,
-                        TicketDeadline.due_at <= worker.warning_horizon(unit, allowance)), batch_size)
-    known = [(unit, amount) for unit, amount, _ in policy.groups]
-    widest = max(worker.warning_horizon(_WORKING_HOURS, policy.max_working),
-                 worker.warning_horizon(_NATURAL, policy.max_natural))
-    other = ~tuple_(TicketDeadline.unit, TicketDeadline.amount).in_(known) if known else True
-    worker.run(and_(unwarned, other, TicketDeadline.due_at <= widest), batch_size)
+        by_unit.setdefault(unit, []).append((amount, allowance))
+    for unit, amounts in sorted(by_unit.items()):
+        previous = None
+        for amount, allowance in sorted(amounts):
+            lower = TicketDeadline.amount > previous if previous is not None else True
+            worker.run(and_(unwarned, TicketDeadline.unit == unit, lower, TicketDeadline.amount <= amount,
+                            TicketDeadline.due_at <= worker.warning_horizon(unit, allowance)), batch_size)
+            previous = amount
+        worker.run(and_(unwarned, TicketDeadline.unit == unit, TicketDeadline.amount > previous), batch_size)
+    worker.run(and_(unwarned, TicketDeadline.unit.not_in(list(by_unit))), batch_size)
     # rows whose deadline an approved extension moved (allowance beyond their group's): few, checked exactly
     extended = exists().where(TicketEvent.ticket_id == TicketDeadline.ticket_id,
                               TicketEvent.action == ACTION_EXTENSION_APPROVED,

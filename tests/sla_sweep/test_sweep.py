@@ -265,3 +265,20 @@ def test_rows_outside_the_calendar_are_reported_not_fatal(db_session, rules, cal
     assert _row(db_session, ok.id).overdue_at == now
     assert any(f"deadline {bad.id}" in e and "2027" in e for e in report.errors)
     assert _row(db_session, bad.id).overdue_at is None      # rolled back: retried when the calendar knows 2027
+
+
+@pytest.mark.parametrize("amount, unit", [(4, "working_days"), (30, "working_days"), (3, "working_hours"),
+                                          (50, "natural_hours")])
+def test_unconfigured_amounts_warn_exactly_too(db_session, rules, calendar, amount, unit):
+    """Stages whose amount the rules do not list (older rules, other sets) are not missed or late."""
+    ticket = make_ticket(db_session)
+    row = add_deadline(db_session, ticket, "处置", START, amount, unit, calendar)
+    db_session.commit()
+    clock = StageClock(Stage("处置", amount, unit), START, calendar)
+    if unit == "natural_hours":
+        expected = START + (row.due_at - START) * 4 / 5
+    else:
+        expected = calendar.add_working_hours(START, calendar.working_time_between(START, row.due_at) * 4 / 5)
+    assert clock.sla_status(expected) is SlaStatus.WARNING
+    assert sweep(db_session, now=expected - timedelta(seconds=1), rules=rules, calendar=calendar).warned == 0
+    assert sweep(db_session, now=expected, rules=rules, calendar=calendar).warned == 1

@@ -29,7 +29,7 @@ WRITE_CLASS: dict[str, frozenset[str]] = {
         "setvar": "call", "getvar": "call reporting", "playdtmf": "call", "status": "system call reporting",
         "coreshowchannels": "system reporting", "coresettings": "system reporting",
         "corestatus": "system reporting", "blindtransfer": "call", "atxfer": "call", "userevent": "user",
-        "queueadd": "agent", "queueremove": "agent", "queuepause": "agent",
+        "queueadd": "agent", "queueremove": "agent", "queuepause": "agent", "filter": "system",
     }.items()
 }
 
@@ -140,6 +140,23 @@ async def _events(server: AmiServer, s: AmiSession, msg: Message):
     user = server.users.get(s.username or "")
     s.classes = parse_classes(mask) & (user.read if user else frozenset())
     s.send(response(msg, "Success", None, ("Events", "On" if s.classes else "Off")))
+
+
+@action("Filter")
+async def _filter(server: AmiServer, s: AmiSession, msg: Message):
+    """Legacy per-session regex filters: ``Operation: Add``, ``Filter: <regex>`` or ``!<regex>``."""
+    if (msg.get("Operation") or "").strip().lower() != "add":
+        s.send(error(msg, "Unknown operation"))
+        return
+    raw = msg.get("Filter") or ""
+    exclude = raw.startswith("!")
+    try:
+        rx = re.compile(raw[1:] if exclude else raw)
+    except re.error:
+        s.send(error(msg, "Filter Not Added"))
+        return
+    s.filters.append((exclude, rx))
+    s.send(response(msg, "Success", "Filter Added Successfully"))
 
 
 @action("CoreSettings")

@@ -74,6 +74,18 @@ class AmiSession:
     closed: bool = False
     session_id: str = ""
     started: float = field(default_factory=_time.time)
+    #: legacy regex event filters (Action: Filter): (exclude?, compiled regex)
+    filters: list = field(default_factory=list)
+
+    def passes_filters(self, msg: Message) -> bool:
+        """Includes first (any must match when present), then excludes (none may match)."""
+        if not self.filters:
+            return True
+        text = "".join(f"{k}: {v}\r\n" for k, v in msg.headers)
+        includes = [rx for exclude, rx in self.filters if not exclude]
+        if includes and not any(rx.search(text) for rx in includes):
+            return False
+        return not any(rx.search(text) for exclude, rx in self.filters if exclude)
 
     #: a client that lets this much output pile up is disconnected (Asterisk: writetimeout)
     max_backlog = 16 * 1024 * 1024
@@ -164,7 +176,7 @@ class AmiServer:
     # -- events -------------------------------------------------------------
     def broadcast(self, cls: str, msg: Message) -> None:
         for s in list(self.sessions):
-            if s.wants(cls):
+            if s.wants(cls) and s.passes_filters(msg):
                 s.send(msg)
 
     def security_event(self, session: AmiSession, name: str, severity: str, extra: list[tuple[str, str]],

@@ -239,3 +239,22 @@ async def test_fastagi_server_sending_garbage_does_not_break_the_call() -> None:
             await tap.wait_for(lambda m: m.get("UserEvent") == "IVRTimeout" and m.get("Channel") == call.name)
     finally:
         server.close()
+
+
+async def test_filter_action_includes_and_excludes() -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        r = await tap.action("Filter", Operation="Add", Filter="Event: (Newchannel|Hangup|VarSet|UserEvent)")
+        assert r.get("Message") == "Filter Added Successfully"
+        await tap.action("Filter", Operation="Add", Filter="!Variable: (BRIDGEPEER|DIAL)")
+        bad = await tap.action("Filter", Operation="Add", Filter="(unclosed")
+        assert bad.name == "Error"
+        from ivr.simulator import CallerScript
+
+        call = await s.place_call("13800000030", "12319", CallerScript().until_app("WaitExten").press("1"))
+        await call.wait_ended(15)
+        await tap.wait_for(lambda m: m.name == "Hangup" and m.get("Channel") == call.name)
+        assert any(m.get("Variable") == "BACKGROUNDSTATUS" for m in tap.events("VarSet"))
+        names = {m.name for m in tap.events()}
+        assert names <= {"Newchannel", "Hangup", "VarSet", "UserEvent", "FullyBooted", "SuccessfulAuth"}
+        assert {"Newchannel", "Hangup", "VarSet", "UserEvent"} <= names
+        assert not [m for m in tap.events("VarSet") if m.get("Variable", "").startswith(("BRIDGEPEER", "DIAL"))]

@@ -243,7 +243,7 @@ async def test_fastagi_server_sending_garbage_does_not_break_the_call() -> None:
 
 async def test_filter_action_includes_and_excludes() -> None:
     async with sim() as s, AmiTap(s.bound_port) as tap:
-        r = await tap.action("Filter", Operation="Add", Filter="Event: (Newchannel|Hangup|VarSet|UserEvent)")
+        r = await tap.action("Filter", Operation="Add", Filter="Event: (Newchannel|Hangup|VarSet|UserEvent)\\r\\n")
         assert r.get("Message") == "Filter Added Successfully"
         await tap.action("Filter", Operation="Add", Filter="!Variable: (BRIDGEPEER|DIAL)")
         bad = await tap.action("Filter", Operation="Add", Filter="(unclosed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -106,6 +107,7 @@ class Queue:
 class QueueManager:
     def __init__(self, pbx: "Pbx", confs: dict[str, QueueConf]) -> None:
         self.pbx = pbx
+        self._rng = random.Random()
         self.queues: dict[str, Queue] = {}
         now = int(pbx.clock.now())
         for name, conf in confs.items():
@@ -234,11 +236,14 @@ class QueueManager:
         chan = entry.chan
         if q.entries and q.entries[0] is not entry:
             return None
-        available = [m for m in q.members if not m.paused and not m.in_call and not m.ringing]
+        now = pbx.clock.now()
+        available = [
+            m for m in q.members
+            if not m.paused and not m.in_call and not m.ringing and now - m.last_call >= self._wrapup(q, m)
+        ]
         if not available:
             return None
-        if q.conf.strategy != "ringall":
-            available = sorted(available, key=lambda m: (m.penalty, m.calls_taken, m.last_call))[:1]
+        available = self._pick(q, available)
         ringing: dict[asyncio.Future, tuple[Member, Channel]] = {}
         for m in available:
             callee = request_channel(it, m.interface, linkedid=chan.linkedid, caller=chan, dial_app="AppQueue")
@@ -303,6 +308,35 @@ class QueueManager:
         _outgoing_line(pbx, callee, "AppQueue", "s")
         pbx.chan_event("NewConnectedLine", callee)
         return winner[0], winner[1], int(ring_secs)
+
+    @staticmethod
+    def _wrapup(q: Queue, m: Member) -> float:
+        try:
+            return float(m.wrapuptime or q.conf.options.get("wrapuptime", "0") or 0)
+        except ValueError:
+            return 0.0
+
+    def _pick(self, q: Queue, available: list[Member]) -> list[Member]:
+        """Members to ring now: the lowest penalty tier, then the queue's strategy."""
+        low = min(m.penalty for m in available)
+        tier = [m for m in available if m.penalty == low]
+        strategy = q.conf.strategy
+        if strategy == "ringall":
+            return tier
+        if strategy == "leastrecent":
+            return [min(tier, key=lambda m: m.last_call)]
+        if strategy == "fewestcalls":
+            return [min(tier, key=lambda m: m.calls_taken)]
+        if strategy in ("random", "wrandom"):
+            return [self._rng.choice(tier)]
+        # rrmemory / rrordered / linear: the next member after the last one rung, in configured order
+        order = [m for m in q.members if m in tier]
+        last = q.conf.options.get("__last_rung", "")
+        names = [m.interface for m in order]
+        start = (names.index(last) + 1) % len(order) if last in names and strategy != "linear" else 0
+        chosen = order[start]
+        q.conf.options["__last_rung"] = chosen.interface
+        return [chosen]
 
     async def _talk(self, it: "Interpreter", q: Queue, entry: QueueEntry, m: Member, callee: Channel, ring_secs: int, options: str) -> int:
         pbx = self.pbx

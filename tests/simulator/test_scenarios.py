@@ -263,3 +263,53 @@ async def test_callback_originate_to_a_citizen_phone(endpoint, response, reason)
             assert (ev.get("Channel"), ev.get("Uniqueid")) == ("SIP/citizen", "<unknown>")
         await s.wait_idle(10)
     lifecycle_ok(tap)
+
+
+QUEUES_CONF = """
+[general]
+[hotline]
+strategy = {strategy}
+timeout = 3
+retry = 1
+wrapuptime = 0
+member => SIP/a1,0,A1
+member => SIP/a2,0,A2
+member => SIP/backup,5,Backup
+"""
+QUEUE_PLAN = {"contexts": {"in": {"12319": ["Answer()", "Queue(hotline,t,,,40)", "Hangup()"]}}}
+
+
+async def _agents_rung(strategy: str, a1: Endpoint, a2: Endpoint, calls: int = 1) -> list[tuple[str, str]]:
+    async with sim(dialplan=QUEUE_PLAN, queues=QUEUES_CONF.format(strategy=strategy), inbound_context="in") as s, \
+            AmiTap(s.bound_port) as tap:
+        s.add_endpoint("a1", a1)
+        s.add_endpoint("a2", a2)
+        s.add_endpoint("backup", Endpoint("answer", answer_after=1, talk_time=1))
+        for i in range(calls):
+            call = await s.place_call(f"1310000000{i}", "12319")
+            await call.wait_ended(30)
+            await s.wait_idle(5)
+    lifecycle_ok(tap)
+    return [(m.name, m.get("MemberName")) for m in tap.events() if m.name in ("AgentCalled", "AgentRingNoAnswer", "AgentConnect")]
+
+
+async def test_ringall_rings_lowest_penalty_tier_then_retries_after_no_answer() -> None:
+    seq = await _agents_rung("ringall", Endpoint("noanswer"), Endpoint("answer", answer_after=5, talk_time=1))
+    # a2 answers after 5 s but the member timeout is 3 s: both ring, neither answers, retry, ... backup never
+    assert ("AgentCalled", "Backup") not in seq
+    assert seq[:2] == [("AgentCalled", "A1"), ("AgentCalled", "A2")]
+    assert ("AgentRingNoAnswer", "A1") in seq
+
+
+async def test_round_robin_memory_alternates_members() -> None:
+    quick = Endpoint("answer", answer_after=1, talk_time=1)
+    seq = await _agents_rung("rrmemory", quick, Endpoint("answer", answer_after=1, talk_time=1), calls=3)
+    connected = [name for ev, name in seq if ev == "AgentConnect"]
+    assert connected == ["A1", "A2", "A1"]
+
+
+async def test_fewestcalls_prefers_the_member_with_fewer_calls() -> None:
+    seq = await _agents_rung("fewestcalls", Endpoint("answer", answer_after=1, talk_time=1),
+                             Endpoint("answer", answer_after=1, talk_time=1), calls=2)
+    connected = [name for ev, name in seq if ev == "AgentConnect"]
+    assert connected[0] == "A1" and connected[1] == "A2"  # A1 has taken one call, A2 none

@@ -85,6 +85,7 @@ class Queue:
     abandoned: int = 0
     total_hold: float = 0.0
     total_talk: float = 0.0
+    last_rung: str = ""  # interface rung last (round-robin strategies)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -331,11 +332,11 @@ class QueueManager:
             return [self._rng.choice(tier)]
         # rrmemory / rrordered / linear: the next member after the last one rung, in configured order
         order = [m for m in q.members if m in tier]
-        last = q.conf.options.get("__last_rung", "")
+        last = q.last_rung
         names = [m.interface for m in order]
         start = (names.index(last) + 1) % len(order) if last in names and strategy != "linear" else 0
         chosen = order[start]
-        q.conf.options["__last_rung"] = chosen.interface
+        q.last_rung = chosen.interface
         return [chosen]
 
     async def _talk(self, it: "Interpreter", q: Queue, entry: QueueEntry, m: Member, callee: Channel, ring_secs: int, options: str) -> int:

@@ -176,7 +176,12 @@ class TelephonyService:
         else:
             host, port, user, secret = s.ami_host, s.ami_port, s.ami_username, s.ami_secret.get_secret_value()
         # the simulator stamps CEL EventTime in UTC; Asterisk in its own (the hotline's) zone
-        self.tracker = CallTracker(self.bus, pbx_tz=timezone.utc if self.simulator is not None else s.tz)
+        if self.simulator is not None:  # one clock for the simulated world (accelerated in tests/benchmarks)
+            sim_clock = self.simulator.clock
+            self.tracker = CallTracker(self.bus, pbx_tz=timezone.utc,
+                                       clock=lambda: datetime.fromtimestamp(sim_clock.now(), timezone.utc))
+        else:
+            self.tracker = CallTracker(self.bus, pbx_tz=s.tz)
         client = AmiClient(host, port, user, secret, events=True)
         self.controller = AmiController(client, self.tracker)
         await self.controller.start()

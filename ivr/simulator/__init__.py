@@ -60,9 +60,11 @@ class PbxSimulator:
         login_failure_delay: float = 1.0,
         version: str = "20.20.1",
         manager_conf: str | None = None,
+        start_time: float | None = None,
     ) -> None:
         """``manager_conf``: text of a manager.conf whose users (secret, read=, write=) replace
-        ``username``/``secret`` (which then get read=all, write=all)."""
+        ``username``/``secret`` (which then get read=all, write=all). ``start_time``: the simulated
+        epoch at construction (e.g. a Saturday night for after-hours tests); default now."""
         if dialplan is None:
             dp = default_dialplan()
         elif isinstance(dialplan, str):
@@ -80,7 +82,7 @@ class PbxSimulator:
         self.version = version
         self.systemname = systemname
         self.inbound_context = inbound_context
-        self.clock = SimClock(speed)
+        self.clock = SimClock(speed, start_time)
         self.pbx = Pbx(dp, self.clock, systemname)
         self.pbx.endpoints.update(endpoints or {})
         self.interp = Interpreter(self.pbx)

@@ -217,3 +217,22 @@ exten => s,1,UserEvent(Announce,Line: ${ARG1},Ticket: ${ARG2})
             await s.wait_idle(5)
             assert not any(m.name == "BridgeEnter" and m.get("Channel") == aborted.name for m in tap.events())
             assert not [m for m in tap.events("UserEvent") if m.get("UserEvent") == "AfterDial" and m.get("Channel") == aborted.name]
+
+
+@pytest.mark.parametrize("when, state", [("2026-11-28 23:30", "closed"), ("2026-11-27 10:00", "open")])
+async def test_start_time_puts_the_simulated_clock_at_a_chosen_moment(when: str, state: str) -> None:
+    plan = """
+[in]
+exten => s,1,GotoIfTime(08:30-17:30,mon-fri,*,*,Asia/Shanghai?open:closed)
+ same => n(open),UserEvent(Hours,State: open)
+ same => n,Hangup()
+ same => n(closed),UserEvent(Hours,State: closed)
+"""
+    async with PbxSimulator(dialplan=plan, inbound_context="in", speed=50, start_time=_epoch(when),
+                            agi_address=("127.0.0.1", free_port())) as s, AmiTap(s.bound_port) as tap:
+        call = await s.place_call("13800000040", "s")
+        await call.wait_ended(5)
+        ev = await tap.wait_for(lambda m: m.get("UserEvent") == "Hours")
+    assert ev.get("State") == state
+    uid_epoch = int(call.uniqueid.rsplit("-", 1)[1].split(".")[0])
+    assert 0 <= uid_epoch - int(_epoch(when)) < 3600  # Uniqueids carry the simulated epoch

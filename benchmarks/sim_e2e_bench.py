@@ -602,44 +602,130 @@ async def capture(n_ivr: int, rate: float, n_hold: int) -> list[bytes]:
     return result
 
 
-def replay_costs(n_ivr: int = 300, rate: float = 50.0, n_hold: int = 0, repeat: int = 5) -> dict:
-    """CPU µs per event: AmiParser.feed (64 KB reads) and CallTracker.feed, measured with process_time (min of runs)."""
-    from ivr.ami.protocol import AmiParser
-    from ivr.bus import EventBus
-    from ivr.calls import CallTracker
+def _fast_message_class():
+    """Proposed fix 1 (what-if only): Message.get through a lazily built lower-case index (first value wins)."""
+    from ivr.ami.messages import Message
 
-    raw = asyncio.run(capture(n_ivr, rate, n_hold))  # BenchTS stamps included, as on the wire
-    mark = int(raw.pop()[4:])
-    pre, body = b"".join(raw[:mark]), b"".join(raw[mark:])
-    best = {"parse": 1e9, "track": 1e9}
-    n = 0
-    for _ in range(repeat):
-        p = AmiParser(expect_banner=False)
-        t = time.process_time()
-        msgs = []
-        for i in range(0, len(body), 65536):
-            msgs += p.feed(body[i:i + 65536])
-        best["parse"] = min(best["parse"], time.process_time() - t)
-        n = len(msgs)
-        tracker = CallTracker(EventBus())  # no loop running: bus queues only
-        for m in AmiParser(expect_banner=False).feed(pre):
-            tracker.feed(m)
-        t = time.process_time()
-        for m in msgs:
-            tracker.feed(m)
-        best["track"] = min(best["track"], time.process_time() - t)
-    prof = cProfile.Profile()
-    tracker = CallTracker(EventBus())
-    for m in AmiParser(expect_banner=False).feed(pre):
-        tracker.feed(m)
-    msgs = AmiParser(expect_banner=False).feed(body)
-    prof.enable()
-    for m in msgs:
-        tracker.feed(m)
-    prof.disable()
-    return {"events": n, "bytes": len(body), "held_calls": n_hold, "ivr_calls": n_ivr,
-            "parse_us_per_event": best["parse"] / n * 1e6, "track_us_per_event": best["track"] / n * 1e6,
-            "profile": profile_report(prof, top=15)}
+    class IndexedMessage(Message):
+        __slots__ = ("_idx",)
+
+        def __init__(self, headers=None):
+            super().__init__(headers if headers is not None else [])
+            self._idx = None
+
+        def get(self, key, default=None):
+            idx = self._idx
+            if idx is None:
+                idx = {}
+                for k, v in self.headers:
+                    idx.setdefault(k.lower(), v)
+                self._idx = idx
+            return idx.get(key.lower(), default)
+
+    return IndexedMessage
+
+
+def replay_costs(raw: list[bytes], mark: int, repeat: int = 7, whatif: str = "") -> dict:
+    """CPU µs per event of ``AmiParser.feed`` (64 KB reads) and ``CallTracker.feed`` over captured events,
+    measured with ``time.process_time`` (min of ``repeat`` runs: less sensitive to other load than wall time).
+
+    ``whatif``: comma-separated proposed fixes monkeypatched into this process only for the measurement
+    (``index`` = Message.get via dict, ``ptcache`` = lru_cache on parse_pbx_time, ``nodeepcopy`` = the
+    ended call's snapshot handed over without deepcopy); everything is restored afterwards."""
+    import copy as _copy
+    import functools
+
+    import ivr.ami.protocol as protocol
+    import ivr.calls as calls
+    from ivr.bus import EventBus
+
+    saved = (protocol.Message, calls.parse_pbx_time, calls.copy)
+    try:
+        if "index" in whatif:
+            protocol.Message = _fast_message_class()
+        if "ptcache" in whatif:
+            calls.parse_pbx_time = functools.lru_cache(maxsize=256)(saved[1])
+        if "nodeepcopy" in whatif:
+            class _NoDeep:
+                copy = staticmethod(_copy.copy)
+                deepcopy = staticmethod(lambda x: x)
+            calls.copy = _NoDeep
+        pre, body = b"".join(raw[:mark]), b"".join(raw[mark:])
+        best = {"parse": 1e9, "track": 1e9}
+        n = errors = 0
+        for _ in range(repeat):
+            p = protocol.AmiParser(expect_banner=False)
+            t = time.process_time()
+            msgs = []
+            for i in range(0, len(body), 65536):
+                msgs += p.feed(body[i:i + 65536])
+            best["parse"] = min(best["parse"], time.process_time() - t)
+            n = len(msgs)
+            tracker = calls.CallTracker(EventBus())  # no loop running: the bus only queues
+            for m in protocol.AmiParser(expect_banner=False).feed(pre):
+                tracker.feed(m)
+            t = time.process_time()
+            for m in msgs:
+                tracker.feed(m)
+            best["track"] = min(best["track"], time.process_time() - t)
+            errors = tracker.errors
+        prof_text = ""
+        if not whatif:
+            prof = cProfile.Profile()
+            tracker = calls.CallTracker(EventBus())
+            for m in protocol.AmiParser(expect_banner=False).feed(pre):
+                tracker.feed(m)
+            msgs = protocol.AmiParser(expect_banner=False).feed(body)
+            prof.enable()
+            for m in msgs:
+                tracker.feed(m)
+            prof.disable()
+            prof_text = profile_report(prof, top=15)
+    finally:
+        protocol.Message, calls.parse_pbx_time, calls.copy = saved
+    return {"events": n, "bytes_per_event": len(body) / max(1, n), "parse_us": best["parse"] / max(1, n) * 1e6,
+            "track_us": best["track"] / max(1, n) * 1e6, "errors": errors, "profile": prof_text}
+
+
+def replay_phase(args: argparse.Namespace) -> tuple[list[dict], dict[str, str]]:
+    rows, profiles = [], {}
+    for held in args.replay_held:
+        raw = asyncio.run(capture(args.replay_calls, 100.0, held))
+        mark = int(raw.pop()[4:])
+        for whatif in ["", "index", "index,ptcache", "index,ptcache,nodeepcopy"] if args.whatif else [""]:
+            r = replay_costs(raw, mark, whatif=whatif)
+            prof = r.pop("profile")
+            if prof:
+                profiles[f"replay: CallTracker.feed, {args.replay_calls} IVR calls, {held} held calls"] = prof
+            r.update(held=held, calls=args.replay_calls, variant=whatif or "as is")
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+    return rows, profiles
+
+
+async def pbx_teardown_cost(n: int) -> dict:
+    """PBX side alone (no AMI client): CPU to hang up ``n`` held calls at once, and the share of the
+    per-channel linkedid scan in ``Pbx.destroy`` (pbx.py ``any(c.linkedid == ...)``) in a cProfile of it."""
+    drv = PbxDriver()
+    await drv.start()
+    try:
+        await drv.drive("hold", 1000.0, n)
+        await asyncio.sleep(0.5)
+        prof = cProfile.Profile()
+        c0 = time.process_time()
+        prof.enable()
+        drv.hangup_all()
+        deadline = time.monotonic() + 120
+        while drv.sim.pbx.channels and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        prof.disable()
+        cpu = time.process_time() - c0
+    finally:
+        await drv.stop()
+    st = pstats.Stats(prof)
+    total = sum(v[2] for v in st.stats.values()) or 1e-9
+    scan = sum(v[2] for k, v in st.stats.items() if k[0].endswith("simulator/pbx.py") and k[2] == "<genexpr>")
+    return {"calls": n, "cpu_s_profiled": cpu, "pbx_genexpr_share": 100 * scan / total}
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -650,12 +736,16 @@ SEP = "|" + "---|" * (HEADER.count("|") - 1)
 
 
 def fmt_row(s: Step) -> str:
-    pbx = "-" if s.cpu_pbx != s.cpu_pbx else f"{s.cpu_pbx:.0f}"
+    def num(x: float, fmt: str = ".0f") -> str:
+        return "-" if x != x else format(x, fmt)
+
     note = " " + json.dumps(s.extra) if s.extra else ""
+    us_per_event = s.cpu_ctrl * s.window_s * 1e4 / max(1, s.events)
     return (f"| {s.mode} | {s.phase} | {s.live_before} | {s.placed} | {s.achieved:.1f} | {s.events_per_s:.0f} | "
-            f"{s.p50:.1f} | {s.p95:.1f} | {s.p99:.1f} | {s.max:.1f} | {s.tracker_max} | {s.cpu_ctrl:.0f} | {s.cpu_ctrl * s.window_s * 1e4 / max(1, s.events):.0f} | {pbx} | "
-            f"{s.loop_lag_max_ms:.0f} | {s.gc_max_ms:.0f}/{s.gc_total_ms:.0f} | {s.gen_late_ms:.0f} | {s.disconnects} | {s.errors} | {s.started}/{s.ended} | "
-            f"{s.load1:.2f} | {'yes' if s.ok else 'NO'}{note} |")
+            f"{s.p50:.1f} | {s.p95:.1f} | {s.p99:.1f} | {s.max:.1f} | {s.tracker_max} | {s.cpu_ctrl:.0f} | "
+            f"{us_per_event:.0f} | {num(s.cpu_pbx)} | {num(s.runq_ctrl)} / {num(s.runq_pbx)} | {num(s.psi_some)} | "
+            f"{s.loop_lag_max_ms:.0f} | {s.gc_max_ms:.0f}/{s.gc_total_ms:.0f} | {s.gen_late_ms:.0f} | "
+            f"{s.disconnects} | {s.errors} | {s.started}/{s.ended} | {s.load1:.2f} | {'yes' if s.ok else 'NO'}{note} |")
 
 
 def machine() -> dict:
@@ -695,7 +785,7 @@ def summary(steps: list[Step]) -> list[str]:
 
 
 def write_md(path: Path, args: argparse.Namespace, argv: list[str], steps: list[Step], m0: dict, m1: dict,
-             profiles: dict[str, str]) -> None:
+             profiles: dict[str, str], replay: list[dict]) -> None:
     cmd = ".venv/bin/python benchmarks/sim_e2e_bench.py " + " ".join(argv)
     lines = [
         "# Simulator end-to-end: AMI controller + call tracker under simulated load",
@@ -734,6 +824,20 @@ def write_md(path: Path, args: argparse.Namespace, argv: list[str], steps: list[
         *summary(steps),
         "",
     ]
+    if replay:
+        lines += [
+            "## CPU cost per event (offline replay, no network, `time.process_time`, min of 7)",
+            "",
+            "The AMI bytes of N IVR calls (optionally on top of held calls) captured from the simulator, then",
+            "parsed by `AmiParser.feed` in 64 KB reads and applied to a fresh `CallTracker` (held calls fed",
+            "first). Variants monkeypatch proposed fixes into the benchmark process only (see `replay_costs`).",
+            "",
+            "| held calls | IVR calls | events | bytes/event | variant | parse µs/event | tracker µs/event | tracker errors |",
+            "|---|---|---|---|---|---|---|---|",
+            *[f"| {r['held']} | {r['calls']} | {r['events']} | {r['bytes_per_event']:.0f} | {r['variant']} | "
+              f"{r['parse_us']:.1f} | {r['track_us']:.1f} | {r['errors']} |" for r in replay],
+            "",
+        ]
     if profiles:
         lines += ["## Profiles (cProfile, self time; cProfile overhead inflates Python-call-heavy code)", ""]
         for k, v in profiles.items():
@@ -763,7 +867,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--modes", type=lambda s: s.split(","), default=["separate", "inproc"])
-    p.add_argument("--phases", type=lambda s: s.split(","), default=["ramp", "plateau"])
+    p.add_argument("--phases", type=lambda s: s.split(","), default=["replay", "ramp", "plateau"])
+    p.add_argument("--replay-calls", type=int, default=300)
+    p.add_argument("--replay-held", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1000])
+    p.add_argument("--whatif", action="store_true", help="replay also with proposed fixes monkeypatched")
     p.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[10, 25, 50, 100, 150, 200])
     p.add_argument("--step-seconds", type=float, default=10.0)
     p.add_argument("--plateau", type=lambda s: [int(x) for x in s.split(",")], default=[100, 500, 1000])
@@ -774,21 +881,37 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-seconds", type=float, default=1200.0)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--render", type=Path, default=None,
+                   help="only re-write --out from a --json file of an earlier run (its command is kept)")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.render:
+        data = json.loads(args.render.read_text())
+        steps = [Step(**d) for d in data["steps"]]
+        write_md(args.out, args, data.get("argv", argv), steps, data["machine"][0], data["machine"][1],
+                 data.get("profiles", {}), data.get("replay", []))
+        return
     m0 = machine()
     print(m0, flush=True)
+    replay, rprof = replay_phase(args) if "replay" in args.phases else ([], {})
+    if "pbxteardown" in args.phases:
+        for n in args.plateau:
+            print(json.dumps(asyncio.run(pbx_teardown_cost(n))), flush=True)
+        if set(args.phases) <= {"pbxteardown", "replay"}:
+            return
     print(HEADER, flush=True)
     steps, profiles = asyncio.run(asyncio.wait_for(main_async(args), args.max_seconds))
+    profiles = {**rprof, **profiles}
     m1 = machine()
     for line in summary(steps):
         print(line)
     for k, v in profiles.items():
         print(f"--- {k}\n{v}")
     if args.out:
-        write_md(args.out, args, argv, steps, m0, m1, profiles)
+        write_md(args.out, args, argv, steps, m0, m1, profiles, replay)
     if args.json:
-        args.json.write_text(json.dumps({"machine": [m0, m1], "steps": [asdict(s) for s in steps]}, indent=1))
+        args.json.write_text(json.dumps({"argv": argv, "machine": [m0, m1], "steps": [asdict(s) for s in steps],
+                                         "replay": replay, "profiles": profiles}, indent=1))
 
 
 if __name__ == "__main__":

@@ -386,8 +386,10 @@ class QueueManager:
                 pbx.request_hangup(callee, 16)
             self.member_event("QueueMemberStatus", q, m)
             self._poke(q)
-        pbx.set_var(chan, "QUEUESTATUS", "CONTINUE") if "c" in options else None
-        return 0 if "c" in options else -1
+        if "c" in options:  # continue in the dialplan when the agent hangs up
+            pbx.set_var(chan, "QUEUESTATUS", "CONTINUE")
+            return 0
+        return -1
 
     # -- AMI list items -----------------------------------------------------
     def status_items(self, queue: str | None, member: str | None) -> list[list[tuple[str, str]]]:

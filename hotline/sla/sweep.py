@@ -285,7 +285,7 @@ def sweep(session: Session, *, now: _dt.datetime, rules, calendar: WorkCalendar,
     for level in policy.levels:
         if not level.amount:
             continue  # reached at the deadline: fired when the row was marked overdue
-        threshold = now - level.min_delay()
+        threshold = worker.level_threshold(level)
         level_fired = _level_fired().where(TicketEvent.data["level"].as_integer() == level.level)
         worker.run(and_(*_OPEN, TicketDeadline.overdue_at.is_not(None), TicketDeadline.due_at < now,
                         TicketDeadline.due_at <= threshold, ~level_fired), batch_size, level=level)
@@ -294,18 +294,24 @@ def sweep(session: Session, *, now: _dt.datetime, rules, calendar: WorkCalendar,
     #    amounts above the largest configured one are few and checked without a horizon
     unwarned = and_(*_OPEN, TicketDeadline.warned_at.is_(None), TicketDeadline.overdue_at.is_(None),
                     TicketDeadline.due_at >= now)
+    # ordered like an index on (unit, amount, due_at), so such an index serves the query and its LIMIT
+    by_amount = (TicketDeadline.amount, TicketDeadline.due_at, TicketDeadline.id)
     by_unit: dict[str, list[tuple[float, _dt.timedelta]]] = {}
     for unit, amount, allowance in policy.groups:
         by_unit.setdefault(unit, []).append((amount, allowance))
     for unit, amounts in sorted(by_unit.items()):
         previous = None
         for amount, allowance in sorted(amounts):
+            horizon = worker.warning_horizon(unit, allowance)
+            # the configured amount itself (equality: a tight index range) and the gap below it
+            worker.run(and_(unwarned, TicketDeadline.unit == unit, TicketDeadline.amount == amount,
+                            TicketDeadline.due_at <= horizon), batch_size, order=by_amount)
             lower = TicketDeadline.amount > previous if previous is not None else True
-            worker.run(and_(unwarned, TicketDeadline.unit == unit, lower, TicketDeadline.amount <= amount,
-                            TicketDeadline.due_at <= worker.warning_horizon(unit, allowance)), batch_size)
+            worker.run(and_(unwarned, TicketDeadline.unit == unit, lower, TicketDeadline.amount < amount,
+                            TicketDeadline.due_at <= horizon), batch_size, order=by_amount)
             previous = amount
-        worker.run(and_(unwarned, TicketDeadline.unit == unit, TicketDeadline.amount > previous), batch_size)
-    worker.run(and_(unwarned, TicketDeadline.unit.not_in(list(by_unit))), batch_size)
+        worker.run(and_(unwarned, TicketDeadline.unit == unit, TicketDeadline.amount > previous), batch_size,
+                   order=by_amount)
     # rows whose deadline an approved extension moved (allowance beyond their group's): few, checked exactly
     extended = exists().where(TicketEvent.ticket_id == TicketDeadline.ticket_id,
                               TicketEvent.action == ACTION_EXTENSION_APPROVED,
@@ -322,6 +328,32 @@ class _Sweeper:
         self._moments: dict[tuple[int, _dt.datetime], _dt.datetime] = {}
         self.pg = _is_postgres(session)
 
+    def level_threshold(self, level: Level) -> _dt.datetime:
+        """A deadline bound for an indexed query: rows that reached ``level`` have ``due_at`` ≤ it.
+
+        Working days exactly: the level of a stage due on day d is reached at the close of the
+        n-th working day after d, which is ≤ now iff d is before V, the working day n-1 working
+        days before the last working day that has closed by now. Other units: a lower bound of
+        the delay (the pre-check then decides exactly).
+        """
+        if level.unit == _WORKING_DAYS and level.amount >= 1:
+            try:
+                cal = self.calendar
+                today = self.now.astimezone(cal.tz).date()
+                day = today if cal.is_workday(today) and self.now >= cal.close_of_business(today) else None
+                if day is None:
+                    day = today - _dt.timedelta(days=1)
+                    while not cal.is_workday(day):
+                        day -= _dt.timedelta(days=1)
+                for _ in range(int(level.amount) - 1):
+                    day -= _dt.timedelta(days=1)
+                    while not cal.is_workday(day):
+                        day -= _dt.timedelta(days=1)
+                return _dt.datetime.combine(day, _dt.time(0), cal.tz)
+            except (CalendarNotCovered, ValueError) as exc:
+                self.report.errors.append(f"level {level.level} threshold: {exc}")
+        return self.now - level.min_delay()
+
     def warning_horizon(self, unit: str, allowance: _dt.timedelta) -> _dt.datetime:
         """The latest deadline a row with at most ``allowance`` can have and already be due a warning."""
         remaining = allowance * (100 - self.policy.warning_percent) / 100
@@ -335,15 +367,16 @@ class _Sweeper:
 
     # -- candidates in keyset pages ------------------------------------------------------------
 
-    def run(self, condition, batch_size: int, level: Level | None = None) -> None:
-        after: tuple[_dt.datetime, int] | None = None
+    def run(self, condition, batch_size: int, level: Level | None = None, order=None) -> None:
+        """Visit the rows matching ``condition`` in keyset pages ordered by ``order`` (columns ending in id)."""
+        order = order or (TicketDeadline.due_at, TicketDeadline.id)
+        after: tuple | None = None
         while True:
-            stmt = (select(TicketDeadline.id, TicketDeadline.due_at, TicketDeadline.started_at,
-                           TicketDeadline.unit, TicketDeadline.warned_at, TicketDeadline.overdue_at).where(condition)
-                    .order_by(TicketDeadline.due_at, TicketDeadline.id).limit(batch_size))
+            stmt = (select(TicketDeadline.id, TicketDeadline.due_at, TicketDeadline.started_at, TicketDeadline.unit,
+                           TicketDeadline.warned_at, TicketDeadline.overdue_at, *order[:-2]).where(condition)
+                    .order_by(*order).limit(batch_size))
             if after is not None:
-                stmt = stmt.where(tuple_(TicketDeadline.due_at, TicketDeadline.id)
-                                  > tuple_(literal(after[0], UTCDateTime()), literal(after[1])))
+                stmt = stmt.where(tuple_(*order) > tuple_(*(literal(v, c.type) for v, c in zip(after, order))))
             page = self.session.execute(stmt).all()
             if not page:
                 self.session.commit()
@@ -354,7 +387,8 @@ class _Sweeper:
                 self._batch(todo)
             self.session.commit()
             self.report.batches += 1
-            after = (page[-1].due_at, page[-1].id)
+            last = page[-1]._mapping
+            after = tuple(last[c.key] for c in order)
             if len(page) < batch_size:
                 return
 

@@ -72,7 +72,6 @@ TZ = ZoneInfo("Asia/Shanghai")
 OPEN_AT = datetime(2026, 11, 27, 10, 0, tzinfo=TZ)
 GOALS = {"report": 0.48, "agent": 0.10, "district": 0.18, "status": 0.14, "mongolian": 0.02}
 CONFUSED, SILENT = 0.08, 0.04
-CPS = None  # set from the real prompt audio
 
 
 @dataclass

@@ -11,14 +11,12 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 
 from hotline.calls.models import Call
 from hotline.calls.service import get_call
 from hotline.cases.models import Ticket, TicketEvent
 from hotline.config import Settings
-from hotline.rules import load_rules
 from hotline.telephony import TelephonyService
 from ivr.simulator import CallerScript, Endpoint
 

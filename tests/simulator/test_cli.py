@@ -16,8 +16,12 @@ async def test_standalone_simulator_serves_ami_and_stops_on_sigint() -> None:
         "--demo-interval", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-        port = int(re.search(r":(\d+) ", line).group(1))
+        port = None
+        while port is None:  # skip any log lines before the banner
+            line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+            assert line, "simulator exited before listening"
+            m = re.search(r"AMI listening on [\d.]+:(\d+) ", line)
+            port = int(m.group(1)) if m else None
         async with AmiTap(port) as tap:
             await tap.wait_for(lambda m: m.name == "Newchannel", timeout=10)
             pong = await tap.action("Ping")

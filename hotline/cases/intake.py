@@ -15,6 +15,7 @@ Everything is checked before anything is written; refusals raise :class:`IntakeE
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
@@ -60,6 +61,28 @@ def _tz(state_like: Any) -> ZoneInfo:
     return getattr(settings, "tz", None) or ZoneInfo("Asia/Shanghai")
 
 
+# Category snapshots per router: the router was built from the active categories, so it is the
+# cache's natural lifetime (a rebuilt router starts a fresh cache).
+_CATEGORY_CACHE: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str], dict[str, Any]]]" = weakref.WeakKeyDictionary()
+_SNAPSHOT = ("id", "standard_ref", "kind", "code", "big_class_code", "big_class", "name", "default_department",
+             "is_local_extension", "active")
+
+
+def _category(session: Session, router: Any, code: str, kind: str) -> Category:
+    """The category row as a transient snapshot (``create_ticket`` only reads it)."""
+    try:
+        cache = _CATEGORY_CACHE.setdefault(router, {})
+    except TypeError:            # a router that cannot be weakly referenced: no cache
+        cache = {}
+    values = cache.get((code, kind))
+    if values is None:
+        row = _category_row(session, code, kind)
+        values = {name: getattr(row, name) for name in _SNAPSHOT}
+        if len(cache) < 10_000:
+            cache[(code, kind)] = values
+    return Category(**values)
+
+
 def _category_row(session: Session, code: str, kind: str) -> Category:
     rows = session.execute(select(Category).where(
         Category.code == code, Category.kind == kind, Category.active.is_(True))
@@ -101,7 +124,7 @@ def intake_ticket(
     except RoutingError as exc:
         raise IntakeError("routing", str(exc)) from None
 
-    category = _category_row(session, decision.category_code, decision.kind)
+    category = _category(session, router, decision.category_code, decision.kind)
     call = None
     if call_id is not None:
         call = session.get(Call, call_id)

@@ -56,6 +56,11 @@ class ApiRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route_handler(request: Request):
+            from urllib.parse import unquote
+
+            if "\x00" in unquote(request.url.path) or any("\x00" in v for v in request.query_params.values()):
+                return JSONResponse({"detail": "请求中含有非法字符 NUL（NUL character not allowed）"},
+                                    status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
             try:
                 return await handler(request)
             except RequestValidationError as exc:
@@ -147,15 +152,19 @@ def _event_data(data: dict | None, full: bool) -> dict:
     return data
 
 
-def ticket_detail(session: Session, t: Ticket, user: CurrentUser) -> dict[str, Any]:
+def ticket_detail(session: Session, t: Ticket, user: CurrentUser, *, fresh: bool = False) -> dict[str, Any]:
+    """The detail view; ``fresh`` = created in this transaction (no deadlines, parent or children yet)."""
     full = user.role in FULL_NUMBER_ROLES
     events = session.execute(select(TicketEvent).where(TicketEvent.ticket_id == t.id)
                              .order_by(TicketEvent.seq)).scalars()
-    deadlines = session.execute(select(TicketDeadline).where(TicketDeadline.ticket_id == t.id)
-                                .order_by(TicketDeadline.started_at, TicketDeadline.id)).scalars()
-    parent = session.get(Ticket, t.parent_id).number if t.parent_id else None
-    children = list(session.execute(select(Ticket.number).where(Ticket.parent_id == t.id)
-                                    .order_by(Ticket.id)).scalars())
+    if fresh:
+        deadlines, parent, children = [], None, []
+    else:
+        deadlines = session.execute(select(TicketDeadline).where(TicketDeadline.ticket_id == t.id)
+                                    .order_by(TicketDeadline.started_at, TicketDeadline.id)).scalars()
+        parent = session.get(Ticket, t.parent_id).number if t.parent_id else None
+        children = list(session.execute(select(Ticket.number).where(Ticket.parent_id == t.id)
+                                        .order_by(Ticket.id)).scalars())
     actions = available_actions(actor_of(user), ticket_view(t))
     out = _summary(t, user.role)
     out.update({
@@ -174,6 +183,17 @@ def ticket_detail(session: Session, t: Ticket, user: CurrentUser) -> dict[str, A
         "available_actions": [{"value": a.value, "label": a.label} for a in actions],
     })
     return out
+
+
+def jsonable(value: Any) -> Any:
+    """Datetimes as ISO 8601 strings, recursively (the rest is already JSON)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
 
 
 def now_utc() -> datetime:
@@ -195,7 +215,7 @@ def duplicate_out(c: DuplicateCandidate) -> dict[str, Any]:
 @router.post("/tickets", status_code=status.HTTP_201_CREATED, response_model=schemas.TicketCreated,
              summary="受理登记工单（自动路由并提示疑似重复件）")
 def create_ticket_api(body: schemas.TicketCreate, request: Request,
-                      user: CurrentUser = Depends(require_roles(*INTAKE_ROLES))) -> dict:
+                      user: CurrentUser = Depends(require_roles(*INTAKE_ROLES))) -> JSONResponse:
     """Route the report, register it in state 受理, and list open tickets that may be the same problem."""
     state = app_state(request)
     override = body.override.model_dump(exclude_none=True) if body.override else None
@@ -209,8 +229,10 @@ def create_ticket_api(body: schemas.TicketCreate, request: Request,
             street_code=body.street_code, priority=body.priority, override=override, call_id=body.call_id,
             source_key=body.source_key, actor=actor_of(user), at=now_for(state),
             actor_name=user.display_name or None)
-        return {"ticket": ticket_detail(s, result.ticket, user),
-                "duplicates": [duplicate_out(c) for c in result.duplicates], "created": result.created}
+        out = {"ticket": ticket_detail(s, result.ticket, user, fresh=result.created),
+               "duplicates": [duplicate_out(c) for c in result.duplicates], "created": result.created}
+    # Serialised here (the hot path of intake); the response_model documents the same shape.
+    return JSONResponse(jsonable(out), status_code=status.HTTP_201_CREATED)
 
 
 @router.get("/tickets", response_model=schemas.TicketPage, summary="工单列表（按权限范围过滤）")

@@ -88,8 +88,19 @@ def _jurisdiction(value: str | None) -> None:
                                 f" (jurisdiction_id not found)")
 
 
-def _handle(fmt: str, fn) -> Response:
+def _no_nul(request: Request, *values: str) -> None:
+    """NUL characters cannot be stored (PostgreSQL refuses them): a clear 400, never a 500."""
+    from urllib.parse import unquote
+
+    texts = [unquote(request.url.path), *request.query_params.values(), *values]
+    if any("\x00" in t for t in texts):
+        raise Open311Error(400, "请求中含有非法字符 NUL (NUL character not allowed)")
+
+
+def _handle(fmt: str, fn, request: Request | None = None, values: tuple[str, ...] = ()) -> Response:
     try:
+        if request is not None:
+            _no_nul(request, *values)
         return fn(_fmt(fmt))
     except Open311Error as exc:
         return formats.errors(fmt, exc.status_code, [(exc.code, exc.description)])
@@ -238,7 +249,7 @@ def discovery(request: Request, fmt: str) -> Response:
             "endpoints": [{"specification": SPECIFICATION, "url": base, "changeset": CHANGESET,
                            "type": "production", "formats": ["text/xml", "application/json"]}],
         })
-    return _handle(fmt, build)
+    return _handle(fmt, build, request)
 
 
 @router.get("/services.{fmt}", summary="Open311 服务列表（每个启用的分类一项）")
@@ -248,7 +259,7 @@ def services(request: Request, fmt: str) -> Response:
         with _state(request).sessions() as s:
             items = [_service_out(svc) for svc in _services(s).values()]
         return formats.render(fmt, "services", items)
-    return _handle(fmt, build)
+    return _handle(fmt, build, request)
 
 
 @router.get("/services/{service_code}.{fmt}", summary="Open311 服务定义")
@@ -259,7 +270,7 @@ def service_definition(request: Request, service_code: str, fmt: str) -> Respons
             if service_code not in _services(s):
                 raise Open311Error(404, f"service_code {service_code!r} 不存在 (service_code not found)")
         return formats.render(fmt, "service_definition", {"service_code": service_code, "attributes": []})
-    return _handle(fmt, build)
+    return _handle(fmt, build, request)
 
 
 @router.get("/tokens/{token}.{fmt}", summary="Open311 token 查询（本服务直接返回工单编号，不发 token）")
@@ -267,7 +278,7 @@ def token(request: Request, token: str, fmt: str) -> Response:
     def build(fmt: str) -> Response:
         _jurisdiction(request.query_params.get("jurisdiction_id"))
         raise Open311Error(404, f"token {token!r} 不存在：本服务提交后直接返回 service_request_id (token not found)")
-    return _handle(fmt, build)
+    return _handle(fmt, build, request)
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -333,7 +344,7 @@ async def post_request(request: Request, fmt: str) -> Response:
             return formats.render(fmt, "service_requests", [{
                 "service_request_id": result.ticket.number, "service_notice": notice,
                 "account_id": account_id or None}])
-    return _handle(fmt, build)
+    return _handle(fmt, build, request, tuple(fields.values()))
 
 
 @router.get("/requests.{fmt}", summary="Open311 诉求列表（公开，不含来电人信息）")
@@ -388,7 +399,7 @@ def get_requests(request: Request, fmt: str) -> Response:
             due = _handle_deadlines(s, [t.id for t in tickets])
             items = [_request_out(t, s, state, collisions, due) for t in tickets]
         return formats.render(fmt, "service_requests", items)
-    return _handle(fmt, build)
+    return _handle(fmt, build, request)
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="Open311 单个诉求（公开，不含来电人信息）")
@@ -403,4 +414,4 @@ def get_request(request: Request, service_request_id: str, fmt: str) -> Response
             collisions = _collisions(_services(s))
             item = _request_out(ticket, s, state, collisions, _handle_deadlines(s, [ticket.id]))
         return formats.render(fmt, "service_requests", [item])
-    return _handle(fmt, build)
+    return _handle(fmt, build, request)

@@ -127,3 +127,26 @@ def test_non_standard_json_numbers_are_422(client_for):
     r = agent.post("/api/tickets/12319-20261127-00001/actions/register", content='{"expected_version": Infinity}',
                    headers={"content-type": "application/json"})
     assert r.status_code == 422
+
+
+def test_nul_characters_are_refused_not_500(client_for, monkeypatch):
+    """PostgreSQL cannot store NUL: every entry point answers 4xx (found by the fuzz run)."""
+    from urllib.parse import urlencode
+
+    monkeypatch.setenv("HOTLINE_OPEN311_API_KEYS", "test-open311-key-0123456789")
+    anon, agent = client_for(None), client_for("agent1")
+    form = {"api_key": "test-open311-key-0123456789", "service_code": "C01001", "lat": "42.2696",
+            "long": "118.9556", "description": "a\x00b"}
+    r = anon.post("/open311/v2/requests.xml", content=urlencode(form),
+                  headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and "NUL" in r.text
+    for url, params in [("/open311/v2/requests.xml", {"service_request_id": "a\x00"}),
+                        ("/open311/v2/requests/a%00b.xml", {}), ("/open311/v2/services.json", {"jurisdiction_id": "\x00"})]:
+        assert anon.get(url, params=params).status_code == 400, url
+    r = agent.post("/api/tickets", json={"category_code": "01001", "description": "x\x00", "district_code": "150402"})
+    assert r.status_code == 422 and "NUL" in r.text
+    for url, params in [("/api/tickets", {"q": "\x00"}), ("/api/tickets/a%00b", {}), ("/api/categories", {"q": "\x00"}),
+                        ("/api/callers/138%00/history", {}), ("/api/grid/units", {"q": "\x00"})]:
+        assert agent.get(url, params=params).status_code == 422, url
+    r = agent.post("/api/routing/preview", json={"category_code": "01001\x00"})
+    assert r.status_code == 422

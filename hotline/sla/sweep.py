@@ -54,7 +54,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
-from hotline.database import UTCDateTime
 from hotline.notify.models import Notification
 from hotline.sla.calendar import CalendarNotCovered, WorkCalendar
 from hotline.users.roles import Role

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from hotline.cases.models import TicketDeadline, TicketEvent
+from hotline.cases.models import TicketDeadline
 from hotline.sla import StageClock, Stage, SlaStatus
 from hotline.sla import sweep as sweep_mod
 from hotline.sla.sweep import ACTION_ESCALATE, ACTION_WARNING, sweep

@@ -176,7 +176,7 @@ class PbxSimulator:
             cid=(caller_name, caller), tech=tech, dnid=dialed,
         )
         self.interp.start(chan)
-        handle = CallHandle(chan)
+        handle = CallHandle(chan, pbx=pbx)
         if script is not None:
             handle.task = pbx.spawn(run_script(pbx, chan, script))
         return handle

@@ -64,6 +64,22 @@ class CallHandle:
 
     channel: Channel
     task: asyncio.Task | None = None
+    pbx: "Pbx | None" = None
+
+    async def press(self, digits: str, duration_ms: int = 120, gap: float = 0.3) -> None:
+        """The caller presses ``digits`` now (in addition to any script)."""
+        if self.pbx is None:
+            raise RuntimeError("handle not attached to a PBX")
+        for d in digits:
+            if self.channel.gone:
+                return
+            await self.pbx.dtmf_in(self.channel, d, duration_ms)
+            await self.pbx.clock.sleep(gap)
+
+    def hangup(self, cause: int = 16) -> None:
+        """The caller hangs up now."""
+        if self.pbx is not None:
+            self.pbx.request_hangup(self.channel, cause, announce=True)
 
     @property
     def uniqueid(self) -> str:

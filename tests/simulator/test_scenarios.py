@@ -313,3 +313,17 @@ async def test_fewestcalls_prefers_the_member_with_fewer_calls() -> None:
                              Endpoint("answer", answer_after=1, talk_time=1), calls=2)
     connected = [name for ev, name in seq if ev == "AgentConnect"]
     assert connected[0] == "A1" and connected[1] == "A2"  # A1 has taken one call, A2 none
+
+
+async def test_call_handle_press_and_hangup_interactively() -> None:
+    async with sim() as s, AmiTap(s.bound_port) as tap:
+        call = await s.place_call("13000000000", "12319")
+        await tap.wait_for(lambda m: m.name == "Newexten" and m.get("Channel") == call.name
+                           and m.get("Application") == "WaitExten")
+        await call.press("3")
+        await tap.wait_for(lambda m: m.get("UserEvent") == "IVRChoice" and m.get("Channel") == call.name)
+        call.hangup(cause=16)
+        await call.wait_ended(5)
+        req = await tap.wait_for(lambda m: m.name == "HangupRequest" and m.get("Channel") == call.name)
+        assert req.get("Cause") == "16"
+    lifecycle_ok(tap)

@@ -79,3 +79,14 @@ async def test_every_message_has_a_header_layout_asterisk_used() -> None:
     assert set(have) == set(want)
     for key, layouts in have.items():
         assert layouts <= want[key], key
+
+
+async def test_login_ping_coresettings_corestatus_fields_like_00() -> None:
+    volatile = {"Timestamp", "CoreStartupDate", "CoreStartupTime", "CoreReloadDate", "CoreReloadTime"}
+    async with make_sim() as sim:
+        fixture, got, _ = await drive(sim, "00_login_ping_logoff")
+    want = [[(k, v) for k, v in m.headers if k not in volatile] for m in fixture]
+    have = [[(k, v) for k, v in m.headers if k not in volatile] for m in got]
+    assert have == want
+    stamp = next(m for m in got if m.get("Ping") == "Pong")["Timestamp"]
+    assert stamp.replace(".", "").isdigit() and len(stamp.split(".")[1]) == 6

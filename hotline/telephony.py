@@ -195,10 +195,32 @@ class TelephonyService:
                 from hotline.directory import is_open, work_calendar
 
                 mix = DemoMix.for_flow(self.flow)
+                mix.ticket_digits = self._recent_ticket_digits()
                 calendar = work_calendar(self.rules)
                 self.demo = DemoTraffic(self.simulator, s.demo_call_rate, seed=self.demo_seed, mix=mix,
                                         is_open=lambda: is_open(self.rules, calendar, self._now()))
                 await self.demo.start()
+
+    def _recent_ticket_digits(self, limit: int = 50) -> list[str]:
+        """Digits of recent tickets, so demo callers checking a ticket often key a real one."""
+        from sqlalchemy import select
+
+        from hotline.cases.models import Ticket
+        from ivr.scripts import digits_for_ticket
+
+        try:
+            with self.sessions() as session:
+                numbers = session.scalars(select(Ticket.number).order_by(Ticket.id.desc()).limit(limit)).all()
+        except Exception:  # demo only: an unreadable table just means random numbers
+            log.warning("demo traffic: could not read recent ticket numbers", exc_info=True)
+            return []
+        out = []
+        for n in numbers:
+            try:
+                out.append(digits_for_ticket(n))
+            except ValueError:
+                continue
+        return out
 
     async def _start_simulator(self, secret: str) -> None:
         from ivr.dialplan import render_dialplan

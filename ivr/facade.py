@@ -68,6 +68,13 @@ _NUMBER = re.compile(r"\+?[0-9]{3,20}")
 _ORIGINATE_REASONS = {4: "answered", 5: "busy", 3: "no_answer", 8: "congestion", 1: "hungup", 0: "failed"}
 
 
+def _gone(exc: AmiError) -> bool:
+    """Asterisk's answers for a channel that no longer exists ("No such channel",
+    "Channel does not exist: …")."""
+    text = f"{exc} {exc.server_message or ''}".lower()
+    return "no such channel" in text or "does not exist" in text
+
+
 def parse_target(target: "Target | str") -> Target:
     if isinstance(target, Target):
         return target
@@ -136,6 +143,8 @@ class CallFacade:
         try:
             await actions.redirect(self.controller.client, channel, context=context, exten=exten, priority=1)
         except AmiError as exc:
+            if _gone(exc):  # the caller hung up between the lookup and the action
+                raise UnknownCall(call_id) from exc
             raise CommandFailed(f"PBX refused the transfer of call {call_id} to {t}: {exc}", exc) from exc
         return t
 
@@ -143,6 +152,8 @@ class CallFacade:
         try:
             await self.controller.hangup(call_id, cause=cause)
         except AmiError as exc:
+            if _gone(exc):
+                raise UnknownCall(call_id) from exc
             raise CommandFailed(f"PBX refused to hang up call {call_id}: {exc}", exc) from exc
 
     async def originate_callback(self, number: str, *, queue: str | None = None, caller_id: str = "12319",

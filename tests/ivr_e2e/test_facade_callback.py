@@ -45,3 +45,12 @@ async def test_callback_input_is_checked_before_any_action(running):
             await facade.originate_callback("13800001111", queue="nosuch")
         with pytest.raises(ValueError, match="timeout_s"):
             await facade.originate_callback("13800001111", timeout_s=0)
+
+
+def test_a_vanished_channel_is_an_unknown_call_not_a_pbx_failure():
+    from ivr.ami.errors import AmiError
+    from ivr.facade import _gone
+
+    assert _gone(AmiError("Action Redirect failed: Channel does not exist: SIP/trunk-0000002a"))
+    assert _gone(AmiError("Action Hangup failed: No such channel"))
+    assert not _gone(AmiError("Action Redirect failed: Permission denied"))

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hotline.cases.models import Ticket
@@ -50,6 +50,33 @@ def haversine_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> floa
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
+def _statement(by: str, same_category: bool, with_kind: bool):
+    """The candidate query for one shape of search, built once (bind parameters carry the values)."""
+    key = (by, same_category, with_kind)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        conditions = [Ticket.state.in_(bindparam("open_states", expanding=True)),
+                      Ticket.created_at >= bindparam("since"), Ticket.created_at <= bindparam("until"),
+                      Ticket.id.not_in(bindparam("exclude", expanding=True))]
+        if same_category:
+            conditions.append(Ticket.category_code == bindparam("category_code"))
+            if with_kind:
+                conditions.append(Ticket.category_kind == bindparam("category_kind"))
+        if by == "point":
+            conditions += [Ticket.lat.between(bindparam("lat_min"), bindparam("lat_max")),
+                           Ticket.lon.between(bindparam("lon_min"), bindparam("lon_max"))]
+            stmt = select(Ticket).where(*conditions)
+        else:
+            column = Ticket.community_code if by == "community" else Ticket.street_code
+            stmt = (select(Ticket).where(*conditions, column == bindparam("area"))
+                    .order_by(Ticket.created_at.desc()).limit(bindparam("limit")))
+        _STATEMENTS[key] = stmt
+    return stmt
+
+
+_STATEMENTS: dict[tuple, object] = {}
+
+
 def find_duplicates(
     session: Session, *, category_code: str | None, category_kind: str | None,
     lat: float | None, lon: float | None, community_code: str | None, street_code: str | None,
@@ -58,36 +85,29 @@ def find_duplicates(
 ) -> list[DuplicateCandidate]:
     """Open tickets created in ``[since or at - window_days, at]`` that may describe the same problem."""
     since = since if since is not None else at - timedelta(days=window_days)
-    conditions = [Ticket.state.in_(_OPEN), Ticket.created_at >= since, Ticket.created_at <= at]
-    if exclude_ids:
-        conditions.append(Ticket.id.not_in(exclude_ids))
-    if same_category:
-        if not category_code:
-            return []
-        conditions.append(Ticket.category_code == category_code)
-        if category_kind:
-            conditions.append(Ticket.category_kind == category_kind)
+    if same_category and not category_code:
+        return []
+    params = {"open_states": _OPEN, "since": since, "until": at, "exclude": list(exclude_ids) or [-1],
+              "category_code": category_code, "category_kind": category_kind}
+    with_kind = bool(category_kind)
 
     found: list[DuplicateCandidate] = []
     if lat is not None and lon is not None:
         # Bounding box in SQL (indexes stay simple), exact distance in Python.
         dlat = math.degrees(radius_metres / EARTH_RADIUS_M)
         dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
-        rows = session.execute(select(Ticket).where(
-            *conditions, Ticket.lat.between(lat - dlat, lat + dlat), Ticket.lon.between(lon - dlon, lon + dlon),
-        )).scalars()
-        for t in rows:
+        params.update(lat_min=lat - dlat, lat_max=lat + dlat, lon_min=lon - dlon, lon_max=lon + dlon)
+        for t in session.execute(_statement("point", same_category, with_kind), params).scalars():
             d = haversine_metres(lat, lon, t.lat, t.lon)
             if d <= radius_metres:
                 found.append(DuplicateCandidate(t, d, "point"))
     else:
-        area = ((Ticket.community_code, community_code, "community") if community_code
-                else (Ticket.street_code, street_code, "street") if street_code else None)
-        if area is not None:
-            column, code, how = area
-            rows = session.execute(select(Ticket).where(*conditions, column == code)
-                                   .order_by(Ticket.created_at.desc()).limit(limit)).scalars()
-            found = [DuplicateCandidate(t, None, how) for t in rows]
+        by, code = (("community", community_code) if community_code
+                    else ("street", street_code) if street_code else (None, None))
+        if by is not None:
+            params.update(area=code, limit=limit)
+            rows = session.execute(_statement(by, same_category, with_kind), params).scalars()
+            found = [DuplicateCandidate(t, None, by) for t in rows]
     found.sort(key=lambda c: (c.distance_m if c.distance_m is not None else math.inf,
                               -c.ticket.created_at.timestamp(), -c.ticket.id))
     return found[:limit]

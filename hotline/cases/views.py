@@ -7,6 +7,7 @@ calendar not covered, 422 bad input (Chinese ``detail``). Nothing is written on 
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -185,6 +186,12 @@ def ticket_detail(session: Session, t: Ticket, user: CurrentUser, *, fresh: bool
     return out
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def jsonable(value: Any) -> Any:
     """Datetimes as ISO 8601 strings, recursively (the rest is already JSON)."""
     if isinstance(value, datetime):
@@ -215,7 +222,7 @@ def duplicate_out(c: DuplicateCandidate) -> dict[str, Any]:
 @router.post("/tickets", status_code=status.HTTP_201_CREATED, response_model=schemas.TicketCreated,
              summary="受理登记工单（自动路由并提示疑似重复件）")
 def create_ticket_api(body: schemas.TicketCreate, request: Request,
-                      user: CurrentUser = Depends(require_roles(*INTAKE_ROLES))) -> JSONResponse:
+                      user: CurrentUser = Depends(require_roles(*INTAKE_ROLES))) -> Response:
     """Route the report, register it in state 受理, and list open tickets that may be the same problem."""
     state = app_state(request)
     override = body.override.model_dump(exclude_none=True) if body.override else None
@@ -232,7 +239,8 @@ def create_ticket_api(body: schemas.TicketCreate, request: Request,
         out = {"ticket": ticket_detail(s, result.ticket, user, fresh=result.created),
                "duplicates": [duplicate_out(c) for c in result.duplicates], "created": result.created}
     # Serialised here (the hot path of intake); the response_model documents the same shape.
-    return JSONResponse(jsonable(out), status_code=status.HTTP_201_CREATED)
+    return Response(json.dumps(out, ensure_ascii=False, allow_nan=False, default=_json_default),
+                    status_code=status.HTTP_201_CREATED, media_type="application/json")
 
 
 @router.get("/tickets", response_model=schemas.TicketPage, summary="工单列表（按权限范围过滤）")

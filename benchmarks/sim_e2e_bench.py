@@ -417,8 +417,18 @@ class Bench:
         self.client = AmiClient("127.0.0.1", port, USER, SECRET, events=True)
         self.controller = AmiController(self.client, self.tracker)
         await self.controller.start()
+        self._restore = apply_whatif(getattr(self.args, "whatif_live", "") or "")
+        if getattr(self.args, "gc_freeze", False) or getattr(self.args, "gc_threshold0", 0):
+            # what-if (controller process only): GC tuning proposed for `hotline serve`
+            gc.collect()
+            if self.args.gc_freeze:
+                gc.freeze()
+            if self.args.gc_threshold0:
+                t = gc.get_threshold()
+                gc.set_threshold(self.args.gc_threshold0, t[1], t[2])
 
     async def teardown(self) -> None:
+        getattr(self, "_restore", lambda: None)()
         try:
             await self.controller.stop()
         finally:
@@ -625,6 +635,35 @@ def _fast_message_class():
     return IndexedMessage
 
 
+def apply_whatif(whatif: str):
+    """Monkeypatch proposed fixes into THIS process (never into the modules' files); returns ``restore()``.
+
+    ``index``: Message.get via a lazily built dict (messages created by AmiParser);
+    ``ptcache``: lru_cache on ivr.calls.parse_pbx_time; ``nodeepcopy``: ivr.calls uses no deepcopy (the
+    ended call's snapshot is handed over as is)."""
+    import copy as _copy
+    import functools
+
+    import ivr.ami.protocol as protocol
+    import ivr.calls as calls
+
+    saved = (protocol.Message, calls.parse_pbx_time, calls.copy)
+    if "index" in whatif:
+        protocol.Message = _fast_message_class()
+    if "ptcache" in whatif:
+        calls.parse_pbx_time = functools.lru_cache(maxsize=256)(saved[1])
+    if "nodeepcopy" in whatif:
+        class _NoDeep:
+            copy = staticmethod(_copy.copy)
+            deepcopy = staticmethod(lambda x: x)
+        calls.copy = _NoDeep
+
+    def restore() -> None:
+        protocol.Message, calls.parse_pbx_time, calls.copy = saved
+
+    return restore
+
+
 def replay_costs(raw: list[bytes], mark: int, repeat: int = 7, whatif: str = "") -> dict:
     """CPU µs per event of ``AmiParser.feed`` (64 KB reads) and ``CallTracker.feed`` over captured events,
     measured with ``time.process_time`` (min of ``repeat`` runs: less sensitive to other load than wall time).
@@ -632,24 +671,12 @@ def replay_costs(raw: list[bytes], mark: int, repeat: int = 7, whatif: str = "")
     ``whatif``: comma-separated proposed fixes monkeypatched into this process only for the measurement
     (``index`` = Message.get via dict, ``ptcache`` = lru_cache on parse_pbx_time, ``nodeepcopy`` = the
     ended call's snapshot handed over without deepcopy); everything is restored afterwards."""
-    import copy as _copy
-    import functools
-
     import ivr.ami.protocol as protocol
     import ivr.calls as calls
     from ivr.bus import EventBus
 
-    saved = (protocol.Message, calls.parse_pbx_time, calls.copy)
+    restore = apply_whatif(whatif)
     try:
-        if "index" in whatif:
-            protocol.Message = _fast_message_class()
-        if "ptcache" in whatif:
-            calls.parse_pbx_time = functools.lru_cache(maxsize=256)(saved[1])
-        if "nodeepcopy" in whatif:
-            class _NoDeep:
-                copy = staticmethod(_copy.copy)
-                deepcopy = staticmethod(lambda x: x)
-            calls.copy = _NoDeep
         pre, body = b"".join(raw[:mark]), b"".join(raw[mark:])
         best = {"parse": 1e9, "track": 1e9}
         n = errors = 0
@@ -682,7 +709,7 @@ def replay_costs(raw: list[bytes], mark: int, repeat: int = 7, whatif: str = "")
             prof.disable()
             prof_text = profile_report(prof, top=15)
     finally:
-        protocol.Message, calls.parse_pbx_time, calls.copy = saved
+        restore()
     return {"events": n, "bytes_per_event": len(body) / max(1, n), "parse_us": best["parse"] / max(1, n) * 1e6,
             "track_us": best["track"] / max(1, n) * 1e6, "errors": errors, "profile": prof_text}
 
@@ -881,6 +908,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-seconds", type=float, default=1200.0)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--whatif-live", default="", help="what-if in the controller process: index,ptcache,nodeepcopy")
+    p.add_argument("--gc-freeze", action="store_true", help="what-if: gc.freeze() in the controller after start")
+    p.add_argument("--gc-threshold0", type=int, default=0, help="what-if: gen-0 GC threshold in the controller")
     p.add_argument("--render", type=Path, default=None,
                    help="only re-write --out from a --json file of an earlier run (its command is kept)")
     args = p.parse_args(argv)

@@ -182,7 +182,8 @@ class NotificationFlows:
 
     def text(self, session: Session, row: Notification, context: Mapping[str, Any]) -> tuple[str, str, dict]:
         """(template name, rendered text, template context) for an internal row."""
-        action = context.get("action") or row.template.split(".")[1]
+        parts = (row.template or "").split(".")
+        action = context.get("action") or (parts[1] if len(parts) > 2 else "")
         unit = self.unit_name(session, context)
         category = context.get("category_name") or "未分类"
         number = context.get("number", "")

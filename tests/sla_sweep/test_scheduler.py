@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from hotline.cases.models import TicketDeadline
@@ -96,3 +97,45 @@ async def test_started_scheduler_ticks_in_the_leader_only(db_factory, engine, ru
         await a.stop()
         await b.stop()
     assert a.job() is None and not a.is_leader
+
+
+def test_file_lock_excludes_another_process_and_is_freed_when_it_dies(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "db.sqlite3.scheduler.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from hotline.sla.leader import FileLock; "
+         f"l = FileLock({str(path)!r}); assert l.try_acquire(); print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        mine = FileLock(path)
+        assert not mine.try_acquire()          # the other process leads
+        holder.kill()                          # … and dies without releasing
+        holder.wait()
+        assert mine.try_acquire()              # the kernel freed its lock
+        mine.release()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+
+def test_postgres_leader_that_loses_its_connection_is_replaced(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL only")
+    from sqlalchemy import text
+
+    first, second = PostgresAdvisoryLock(engine, "test.failover"), PostgresAdvisoryLock(engine, "test.failover")
+    try:
+        assert first.try_acquire() and not second.try_acquire()
+        pid = first._conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        with engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            admin.commit()
+        assert not first.still_held()          # noticed: no longer the leader
+        assert second.try_acquire()            # the session ended, so did its lock
+    finally:
+        first.dispose()
+        second.dispose()

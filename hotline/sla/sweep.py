@@ -30,15 +30,17 @@ in progress makes the sweep skip that ticket until the next run. On SQLite write
 serialised (``BEGIN IMMEDIATE``). Batches commit as they go; a crash loses at most the
 uncommitted batch, which the next run redoes.
 
-Efficiency: candidates are found by ``due_at`` range queries (indexed), never by loading
-every open row. A warning can only be due for rows whose deadline is within the remaining
-share of the largest allowance the rules configure (about one working day ahead with the
-defaults); that horizon is computed per run and per unit and amount interval between the
-configured stages, so the 20-working-day stages do not widen the range scanned for the
-1-day ones (an index on ``(unit, amount, due_at)`` serves these queries exactly). Rows with a
-larger allowance than their group's (a long extension) are warned when their deadline
-enters the horizon — late, never early, never missed (a stored ``warn_at`` column would
-make this exact).
+Efficiency: candidates are found by ``due_at`` range queries, never by loading every open
+row. A warning can only be due for a row whose deadline lies within the remaining share
+(100 % − warning %) of the largest allowance a stage of its unit and amount can have; that
+horizon is computed per run for each configured (unit, amount) and the gaps between them
+(amounts above the largest configured one are checked without a horizon), so 20-working-day
+stages do not widen the range scanned for 1-day ones. The queries are ordered like an
+index on ``(unit, amount, due_at)`` over the unwarned open rows, which then serves each one
+exactly (benchmarks/results/sla_sweep.md). Stages whose deadline an approved extension
+moved have a larger allowance than their amount says; they are found through their
+``approve_extension`` event and checked exactly. Candidates are pre-checked in Python
+(integer microseconds of working time, cached per day) before anything is locked.
 """
 
 from __future__ import annotations

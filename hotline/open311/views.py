@@ -285,7 +285,11 @@ def token(request: Request, token: str, fmt: str) -> Response:
 
 @router.post("/requests.{fmt}", summary="Open311 提交诉求（需 api_key）")
 async def post_request(request: Request, fmt: str) -> Response:
-    form = await request.form() if fmt in formats.FORMATS else {}
+    try:
+        form = await request.form() if fmt in formats.FORMATS else {}
+    except Exception as exc:  # malformed multipart / form body (Starlette raises HTTPException 400)
+        detail = getattr(exc, "detail", None) or type(exc).__name__
+        return formats.errors(fmt, 400, [(400, f"请求体无法解析，应为 application/x-www-form-urlencoded：{detail}")])
     # Form-encoded per the spec; keep the first value of each field.
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     key = fields.get("api_key") or request.query_params.get("api_key")

@@ -227,3 +227,11 @@ def test_unknown_request_and_token(client_for):
     assert r.status_code == 404 and "service_request_id" in errors_of(r)[0][1]
     r = anon.get("/open311/v2/tokens/abc.json")
     assert r.status_code == 404 and r.json()[0]["code"] == 404
+
+
+def test_malformed_bodies_get_the_spec_error_format(client_for):
+    anon = client_for(None)
+    r = anon.post("/open311/v2/requests.xml", content=b"garbage", headers={"content-type": "multipart/form-data"})
+    assert r.status_code == 400 and "无法解析" in errors_of(r)[0][1]
+    r = anon.post("/open311/v2/requests.json", content=b'{"api_key": "x"}', headers={"content-type": "application/json"})
+    assert r.status_code == 403 and r.json()[0]["code"] == 403     # JSON bodies carry no form fields

@@ -302,3 +302,9 @@ def test_calendar_not_covered_is_a_clear_409(client_for, api_state):
     r = _act(disp, t["number"], "dispatch", t["version"])     # 签收 deadline falls in 2027
     assert r.status_code == 409 and "节假日数据未覆盖 2027 年" in r.json()["detail"]
     assert agent.get(f"/api/tickets/{t['number']}").json()["state"] == "registered"
+
+
+def test_priority_given_at_intake_is_recorded_as_the_agents_choice(client_for):
+    t = new_ticket(client_for("agent1"), priority="urgent")["ticket"]
+    assert t["priority"] == "urgent" and "override_priority" in t["routing"]["fallbacks"]
+    assert any("紧急程度" in step for step in t["routing"]["explanation"])

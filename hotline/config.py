@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     session_secret: SecretStr = SecretStr("")
 
     demo_call_rate: float = Field(default=0.2, description="simulated calls per second in demo mode")
+
+    sms_gateway: str = Field(default="log", pattern="^(log|twilio)$",
+                             description="log (development) or twilio (HOTLINE_TWILIO_* variables)")
+    notify_role_numbers: str = Field(default="", description="supervisor=138…,139…;dispatcher=…")
+    scheduler_interval: float = Field(default=60.0, gt=0, description="SLA sweep / SMS sender period, seconds")
     sample_data: bool = Field(default=True, description="load sample data on first start")
 
     @field_validator("timezone")

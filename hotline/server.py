@@ -30,6 +30,20 @@ def load_rules_or_fail(settings: Settings):
         raise StartupError(f"routing rules file not found: {settings.rules_file}") from None
 
 
+def sms_gateway(settings: Settings):
+    """The configured SMS gateway; Twilio needs its HOTLINE_TWILIO_* variables."""
+    if settings.sms_gateway == "twilio":
+        from hotline.notify.twilio_gateway import TwilioGateway, TwilioNotConfigured
+
+        try:
+            return TwilioGateway()
+        except TwilioNotConfigured as exc:
+            raise StartupError(str(exc)) from None
+    from hotline.notify.gateways import LogGateway
+
+    return LogGateway()
+
+
 def build_state(settings: Settings) -> AppState:
     engine = open_database(settings)
     if settings.sample_data:
@@ -42,16 +56,26 @@ def build_state(settings: Settings) -> AppState:
 
     with sessions() as s, s.begin():
         log.info("routing rules applied: %s", sync_rules(s, rules))
+    from hotline.cases.callbacks import callback_stage_policy
     from hotline.directory import work_calendar
+    from hotline.notify.flows import role_numbers_from_env
     from hotline.routing.factory import router_from_db
     from hotline.sla.policy import stage_policy_from_rules
+    from hotline.sla.scheduled import SchedulerService
     from ivr.bus import EventBus
 
     with sessions() as s:
         router = router_from_db(s, rules)
+    calendar = work_calendar(rules)
     state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules, router=router,
-                     calendar=work_calendar(rules), stage_policy=stage_policy_from_rules(rules),
+                     calendar=calendar, stage_policy=callback_stage_policy(stage_policy_from_rules(rules), rules),
                      bus=EventBus())
+    try:
+        role_numbers = role_numbers_from_env(settings.notify_role_numbers)
+    except ValueError as exc:
+        raise StartupError(f"HOTLINE_NOTIFY_ROLE_NUMBERS: {exc}") from None
+    state.services.append(SchedulerService(sessions, engine, rules, calendar, sms_gateway(settings),
+                                           interval=settings.scheduler_interval, role_numbers=role_numbers))
     from hotline.telephony import TelephonyService
 
     telephony = TelephonyService(settings, sessions, state.bus)

@@ -29,3 +29,20 @@ def test_broken_rules_refuse_to_start_with_one_line(tmp_path):
     with pytest.raises(StartupError) as err:
         build_state(Settings(var_dir=tmp_path, rules_file=bad, demo_call_rate=0.0))
     assert "routing rules invalid" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_scheduler_and_sms_gateway_are_configured(tmp_path, monkeypatch):
+    from hotline.notify.gateways import LogGateway
+    from hotline.sla.scheduled import SchedulerService
+
+    state = build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0,
+                                 notify_role_numbers="supervisor=13800000009"))
+    sched = next(s for s in state.services if isinstance(s, SchedulerService))
+    assert isinstance(sched.sender.gateway, LogGateway)
+    assert sched.flows.role_numbers["supervisor"] == ("13800000009",)
+    for key in ("ACCOUNT_SID", "AUTH_TOKEN", "FROM"):
+        monkeypatch.delenv(f"HOTLINE_TWILIO_{key}", raising=False)
+    with pytest.raises(StartupError, match="HOTLINE_TWILIO"):
+        build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0, sms_gateway="twilio"))
+    with pytest.raises(StartupError, match="NOTIFY_ROLE_NUMBERS"):
+        build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0, notify_role_numbers="nobody=1"))

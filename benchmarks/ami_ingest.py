@@ -281,11 +281,15 @@ class Collector:
         self.kept: list[dict] = []
         self.done = threading.Event()
         self.t_end = 0.0
+        self.cpu_first = self.cpu_end = 0.0  # process CPU time (all threads) at the first event / BenchEnd
 
     def add(self, name: str, headers_fn, raise_on_boom=True):
         self.count += 1
+        if self.count == 1:
+            self.cpu_first = time.process_time()
         if name == "BenchEnd":
             self.t_end = time.perf_counter()
+            self.cpu_end = time.process_time()
             self.done.set()
             return
         if self.keep:
@@ -364,9 +368,16 @@ def _run_ours(port, mode, timeout):
 def _result(mode, col, t_login, extra):
     if mode == "stream":
         if not col.done.is_set():  # time budget spent: report the steady-state rate so far
-            return {"events": col.count, "seconds": time.perf_counter() - t_login, "partial": True}
-        return {"events": col.count - 1, "seconds": col.t_end - t_login}
+            return {"events": col.count, "seconds": time.perf_counter() - t_login, "partial": True, "cpu_us": _cpu_us(col)}
+        return {"events": col.count - 1, "seconds": col.t_end - t_login, "cpu_us": _cpu_us(col)}
     return _verdict(mode, col, extra)
+
+
+def _cpu_us(col):
+    """Client CPU time per event (user+sys, all threads), first event to BenchEnd: less
+    sensitive than wall time to other load on a shared machine."""
+    end = col.cpu_end or time.process_time()
+    return (end - col.cpu_first) / max(1, col.count - 1) * 1e6
 
 
 def _run_bare(port, mode, timeout):
@@ -569,6 +580,9 @@ def spawn(python: str, lib: str, port: int, mode: str, timeout: float) -> dict:
     return json.loads(lines[-1])
 
 
+CPU_US: dict[str, list[float]] = {}
+
+
 def measure(python: str, lib: str, blob: bytes, repeat: int, budget: float) -> tuple[list[float], bool, list[int]]:
     rates = []
     delivered = []
@@ -580,6 +594,7 @@ def measure(python: str, lib: str, blob: bytes, repeat: int, budget: float) -> t
         if res.get("seconds"):
             rates.append(res["events"] / res["seconds"])
             delivered.append(res["events"])
+            CPU_US.setdefault(lib, []).append(res.get("cpu_us"))
             partial = partial or bool(res.get("partial"))
         else:
             print(f"  {lib}: stream failed: {res}", file=sys.stderr)
@@ -671,11 +686,17 @@ def render(args, libs, rows, probes, nbytes) -> str:
         "",
     ]
     if not args.no_stream:
-        lines += ["| client | events/s (median) | runs | events delivered (min) |", "|---|---:|---|---:|"]
+        lines += [
+            "| client | events/s (median) | runs | CPU µs/event (median) | CPU runs | events delivered (min) |",
+            "|---|---:|---|---:|---|---:|",
+        ]
     for lib, med, rates, partial, got in rows if not args.no_stream else []:
         note = f" (stopped after the {args.budget:.0f} s budget; rate over the events received)" if partial else ""
         runs = ", ".join(f"{r:,.0f}" for r in rates) + note
-        lines.append(f"| {lib} | {med:,.0f} | {runs} | {got:,} |" if med else f"| {lib} | failed | | |")
+        cpus = [c for c in CPU_US.get(lib, []) if c is not None]
+        cpu_med = f"{statistics.median(cpus):,.1f}" if cpus else "n/a"
+        cpu_runs = ", ".join(f"{c:,.1f}" for c in cpus)
+        lines.append(f"| {lib} | {med:,.0f} | {runs} | {cpu_med} | {cpu_runs} | {got:,} |" if med else f"| {lib} | failed | | | | |")
     if probes:
         lines += ["", "## Correctness probes", ""]
         lines.append("| probe | " + " | ".join(libs) + " |")

@@ -69,6 +69,10 @@ IDEMPOTENT_ACTIONS = frozenset(
 NEVER_REPLAY = frozenset({"originate", "redirect", "blindtransfer", "atxfer", "hangup"})
 
 _LIST_END = {"complete", "cancelled"}
+#: Bytes asked of the socket per read: fewer wake-ups per event under a flood.
+_READ_SIZE = 64 * 1024
+#: StreamReader buffer limit; it pauses the socket beyond twice this (memory stays bounded).
+_STREAM_LIMIT = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -249,6 +253,7 @@ class AmiClient:
         self._pending: dict[str, _Pending] = {}
         self._handlers: dict[str, list[EventHandler]] = {}
         self._catch_all: list[EventHandler] = []
+        self._handlers_version = 0  # bumped by on()/off(): the dispatcher's look-up cache is stale
         self._on_connected: list[ConnectedHook] = []
         self._on_disconnected: list[Callable[[BaseException | None], Any]] = []
 
@@ -300,6 +305,7 @@ class AmiClient:
             if not event.strip():
                 raise ValueError("event name must not be empty")
             self._handlers.setdefault(event.lower(), []).append(handler)
+        self._handlers_version += 1
         return handler
 
     def off(self, event: str | None, handler: EventHandler) -> None:
@@ -307,6 +313,7 @@ class AmiClient:
         lst = self._catch_all if event is None or event == "*" else self._handlers.get(event.lower(), [])
         if handler in lst:
             lst.remove(handler)
+            self._handlers_version += 1
 
     def on_connected(self, hook: ConnectedHook) -> ConnectedHook:
         """Run ``await hook(client)`` after every successful (re)login."""
@@ -481,7 +488,7 @@ class AmiClient:
         loop = asyncio.get_running_loop()
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.connect_timeout
+                asyncio.open_connection(self.host, self.port, limit=_STREAM_LIMIT), self.connect_timeout
             )
         except asyncio.TimeoutError:
             raise ConnectionLostError(f"connect to {self.host}:{self.port} timed out") from None
@@ -542,19 +549,23 @@ class AmiClient:
         parser = self._parser
         assert parser is not None
         error: BaseException | None = None
+        feed = parser.feed
+        route_batch = self._route_batch
+        put = self._queue.put_nowait
         try:
             while True:
-                data = await reader.read(65536)
+                data = await reader.read(_READ_SIZE)
                 if not data:
                     break
                 self._last_rx = time.monotonic()
-                route = self._route
-                batch = [msg for msg in parser.feed(data) if route(msg)]
-                if batch:  # one queue operation per read, not per event
-                    self._queue.put_nowait(batch)
-                    # let the dispatcher run: a reader that never suspends (data always
-                    # buffered) would otherwise pile up every event in memory
-                    await asyncio.sleep(0)
+                msgs = feed(data)
+                if msgs:
+                    batch = route_batch(msgs)
+                    if batch:  # one queue operation per read, not per event
+                        put(batch)
+                        # let the dispatcher run: a reader that never suspends (data always
+                        # buffered) would otherwise pile up every event in memory
+                        await asyncio.sleep(0)
                 if self._banner is not None and not self._banner.done() and parser.banner:
                     self._banner.set_result(parser.banner)
         except asyncio.CancelledError:
@@ -565,6 +576,84 @@ class AmiClient:
             log.exception("AMI: reader failed")
             error = exc
         self._connection_lost(error)
+
+    def _route_batch(self, msgs: list[Message]) -> list[Message]:
+        """:meth:`_route` over the messages of one read; returns those for the handlers."""
+        banner = self._banner
+        if banner is not None and not banner.done():
+            # a server that sends no banner: accept the first message as the start
+            banner.set_result(self._parser.banner or "")  # type: ignore[union-attr]
+        pending = self._pending
+        stats = self.stats
+        batch: list[Message] = []
+        append = batch.append
+        events = 0
+        for msg in msgs:
+            headers = msg.headers
+            first = headers[0][0] if headers else ""
+            if first == "Event" or (first != "Response" and msg.kind != "response"):
+                events += 1
+                if pending:  # only then can an event belong to an action
+                    aid = msg.action_id
+                    p = pending.get(aid) if aid is not None else None
+                    if p is not None and p.takes(msg):
+                        continue
+                append(msg)
+            else:
+                self._route_response(msg)
+        stats["events"] += events
+        return batch
+
+    def _route_response(self, msg: Message) -> None:
+        self.stats["responses"] += 1
+        aid = msg.action_id
+        pending = self._pending.get(aid) if aid is not None else None
+        if pending is None:
+            self.stats["unmatched_responses"] += 1
+            log.debug("AMI: response for unknown ActionID %r dropped", aid)
+            return
+        pending.on_response(msg)
+
+    def _route(self, msg: Message) -> bool:
+        """Resolve replies to actions; True when ``msg`` goes to the event handlers."""
+        return bool(self._route_batch([msg]))
+
+    def _route_batch(self, msgs: list[Message]) -> list[Message]:
+        """:meth:`_route` over the messages of one read; returns those for the handlers."""
+        banner = self._banner
+        if banner is not None and not banner.done():
+            # a server that sends no banner: accept the first message as the start
+            banner.set_result(self._parser.banner or "")  # type: ignore[union-attr]
+        pending = self._pending
+        stats = self.stats
+        batch: list[Message] = []
+        append = batch.append
+        events = 0
+        for msg in msgs:
+            headers = msg.headers
+            first = headers[0][0] if headers else ""
+            if first == "Event" or (first != "Response" and msg.kind != "response"):
+                events += 1
+                if pending:  # only then can an event belong to an action
+                    aid = msg.action_id
+                    p = pending.get(aid) if aid is not None else None
+                    if p is not None and p.takes(msg):
+                        continue
+                append(msg)
+            else:
+                self._route_response(msg)
+        stats["events"] += events
+        return batch
+
+    def _route_response(self, msg: Message) -> None:
+        self.stats["responses"] += 1
+        aid = msg.action_id
+        pending = self._pending.get(aid) if aid is not None else None
+        if pending is None:
+            self.stats["unmatched_responses"] += 1
+            log.debug("AMI: response for unknown ActionID %r dropped", aid)
+            return
+        pending.on_response(msg)
 
     def _route(self, msg: Message) -> bool:
         """Resolve replies to actions; True when ``msg`` goes to the event handlers."""
@@ -592,23 +681,33 @@ class AmiClient:
 
     async def _dispatch_loop(self) -> None:
         queue = self._queue
+        iscoroutine = asyncio.iscoroutine
+        stats = self.stats
+        cache: dict[str, tuple[EventHandler, ...]] = {}  # event name as sent -> handlers
+        version = self._handlers_version
         while True:
             batch = await queue.get()
             if batch is None:
                 return
-            by_name = self._handlers
-            catch_all = self._catch_all
             for msg in batch:
-                named = by_name.get(msg.name.lower())
-                for handler in [*named, *catch_all] if named else list(catch_all):
+                if version != self._handlers_version:  # on()/off() since the look-ups were cached
+                    cache.clear()
+                    version = self._handlers_version
+                name = msg.name
+                handlers = cache.get(name)
+                if handlers is None:
+                    handlers = cache[name] = (*self._handlers.get(name.lower(), ()), *self._catch_all)
+                    if len(cache) > 4096:  # names come from the wire: keep the cache bounded
+                        cache.clear()
+                for handler in handlers:
                     try:
                         result = handler(msg)
-                        if result is not None and asyncio.iscoroutine(result):
+                        if result is not None and iscoroutine(result):
                             await result
                     except asyncio.CancelledError:
                         raise
                     except Exception:
-                        self.stats["handler_errors"] += 1
+                        stats["handler_errors"] += 1
                         log.exception("AMI: event handler %r failed on %s", handler, msg.name)
 
     async def _keepalive(self) -> None:

@@ -31,9 +31,13 @@ class Message:
     @property
     def kind(self) -> str:
         """``"response"``, ``"event"``, ``"action"`` or ``"unknown"`` from the first header."""
-        if not self.headers:
+        headers = self.headers
+        if not headers:
             return "unknown"
-        first = self.headers[0][0].lower()
+        first = headers[0][0]
+        if first == "Event":  # as Asterisk spells it: skip the lower()
+            return "event"
+        first = first.lower()
         return first if first in ("response", "event", "action") else "unknown"
 
     @property

@@ -24,7 +24,9 @@ parser resynchronises at the next blank line.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import operator
 import re
 from collections.abc import Iterable, Mapping
 
@@ -51,6 +53,24 @@ SERVER_MAX_HEADERS = 128
 _BANNER_RE = re.compile(r"^[A-Za-z][\w .-]*/[\w.-]+$")
 # Headers that may precede the raw body of a legacy ``Response: Follows``.
 _FOLLOWS_HEADERS = frozenset({"privilege", "actionid", "message"})
+# fast path helpers: ``map(_split_kv, lines, _SEP)`` is ``line.partition(": ")`` per line
+_split_kv = str.partition
+_SEP = itertools.repeat(": ")
+_first = operator.itemgetter(0)
+#: Header names already seen to be well-formed (non-empty, no ':', no surrounding
+#: whitespace). Bounded: names come from the wire.
+_KNOWN_KEYS: set[str] = set()
+_KNOWN_KEYS_MAX = 4096
+
+
+def _learn_keys(headers: list[tuple[str, str]]) -> bool:
+    """True if every key is well-formed; remembers them (up to the bound)."""
+    for key, _ in headers:
+        if not key or ":" in key or key != key.strip():
+            return False
+    if len(_KNOWN_KEYS) < _KNOWN_KEYS_MAX:
+        _KNOWN_KEYS.update(key for key, _ in headers)
+    return True
 
 
 class AmiParser:
@@ -108,15 +128,14 @@ class AmiParser:
         pos = 0
         n = len(mv)
         line = self._line
-        fast = self._fast_block
         while pos < n:
             if not (
                 self._expect_banner or self._headers or self._follows or self._discarding or self._mid_line
             ):
-                # fast path: a whole CRLF-framed message at once
-                end = mv.find(b"\r\n\r\n", pos)
-                if end >= 0 and fast(mv, pos, end, out):
-                    pos = end + 4
+                # fast path: whole CRLF-framed messages, one decode per message
+                new = self._fast_run(mv, pos, out)
+                if new != pos:
+                    pos = new
                     continue
             # line by line: banner, legacy Follows, LF-only, odd or oversized input
             nl = mv.find(b"\n", pos)
@@ -128,30 +147,45 @@ class AmiParser:
         self._check_partial()
         return out
 
-    def _fast_block(self, mv: bytes, pos: int, end: int, out: list[Message]) -> bool:
-        """Parse ``mv[pos:end]`` as one plain message; False = use the line path."""
-        if end - pos > self._fast_limit:
-            return False
-        text = mv[pos:end].decode("utf-8", "replace")
-        lines = text.split("\r\n")
-        if text.count("\n") != len(lines) - 1:
-            return False  # a bare LF inside: let the line path frame it
-        headers: list[tuple[str, str]] = []
-        append = headers.append
-        for ln in lines:
-            if not ln:
-                continue  # extra blank lines before the message
-            key, sep, value = ln.partition(":")
-            if not sep or not key or key != key.strip():
-                return False
-            append((key, value[1:] if value[:1] == " " else value))
-        if not headers:
-            return True
-        first_key, first_value = headers[0]
-        if first_key.lower() == "response" and first_value.strip().lower() == "follows":
-            return False
-        out.append(Message(headers))
-        return True
+    def _fast_run(self, mv: bytes, pos: int, out: list[Message]) -> int:
+        """Parse every complete plain message from ``pos``; return where it stopped.
+
+        It stops before the first message it cannot take whole (none complete
+        any more, oversized, a bare LF inside, a malformed line, a legacy
+        ``Response: Follows``); the line path then takes that one. A multi-byte
+        character never straddles a message boundary, so decoding a whole
+        message at once is as safe as decoding line by line.
+        """
+        find = mv.find
+        limit = self._fast_limit
+        append = out.append
+        split_kv = _split_kv
+        known_keys = _KNOWN_KEYS
+        while True:
+            end = find(b"\r\n\r\n", pos)
+            if end < 0 or end - pos > limit:
+                return pos
+            text = mv[pos:end].decode("utf-8", "replace")
+            lines = text.split("\r\n")
+            # split every line at its first ": " in one pass, then check in bulk that this is
+            # the exact rule (key up to the first ':', then one optional space): every line
+            # had ": ", no bare LF, and every key is one already found valid (no ':', not
+            # empty, no surrounding whitespace) -- the same few dozen names all day long
+            headers = [(k, v) for k, s, v in map(split_kv, lines, _SEP) if s]
+            if (
+                len(headers) == len(lines)
+                and text.count("\n") == len(lines) - 1
+                and (known_keys.issuperset(map(_first, headers)) or _learn_keys(headers))
+            ):
+                key0 = headers[0][0]
+                if len(key0) == 8 and key0.lower() == "response" and headers[0][1].strip().lower() == "follows":
+                    return pos
+                append(Message(headers))
+                pos = end + 4
+                continue
+            if not _careful_block(text, lines, out):
+                return pos
+            pos = end + 4
 
     def reset(self) -> None:
         """Forget all state (for a new connection)."""
@@ -324,3 +358,25 @@ def encode_action(
     if len(lines) > SERVER_MAX_HEADERS:
         raise ProtocolError(f"too many header lines ({len(lines)} > {SERVER_MAX_HEADERS})")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def _careful_block(text: str, lines: list[str], out: list[Message]) -> bool:
+    """A complete block the bulk check refused, line by line; False = use the line path."""
+    if text.count("\n") != len(lines) - 1:
+        return False  # a bare LF inside: let the line path frame it
+    headers: list[tuple[str, str]] = []
+    append = headers.append
+    for ln in lines:
+        if not ln:
+            continue  # extra blank lines before the message
+        key, sep, value = ln.partition(":")
+        if not sep or not key or key != key.strip():
+            return False  # the line path counts and logs the malformed line
+        append((key, value[1:] if value[:1] == " " else value))
+    if not headers:
+        return True
+    first_key, first_value = headers[0]
+    if first_key.lower() == "response" and first_value.strip().lower() == "follows":
+        return False
+    out.append(Message(headers))
+    return True

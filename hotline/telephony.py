@@ -14,6 +14,7 @@ lines and a few agents are simulated, and demo traffic walks the real IVR.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import secrets
@@ -259,6 +260,13 @@ class TelephonyService:
     async def stop(self) -> None:
         if self.demo:
             await self.demo.stop()
+        if self.simulator is not None and self.tracker is not None:
+            # end the simulated calls while the controller still listens: each is stored as ended
+            self.simulator.pbx.hangup_all(16)
+            for _ in range(300):
+                if len(self.tracker) == 0:
+                    break
+                await asyncio.sleep(0.01)
         if self.controller:
             await self.controller.stop()
         if self.simulator:

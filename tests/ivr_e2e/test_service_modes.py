@@ -79,3 +79,26 @@ async def test_asterisk_mode_serves_the_pbx_agi_and_follows_its_calls(db_factory
     assert call.variables["HOTLINE_OPEN"] == "1" and call.variables["HOTLINE_HOURS_SOURCE"] == "backend"
     assert call.variables["HOTLINE_REPEAT_CALLER"] == "0"
     assert ("hl12319-menu-main", "choice", "1") in steps(call)
+
+
+async def test_stopping_the_service_stores_calls_in_progress_as_ended(db_factory, tmp_path, shipped_rules):
+    settings = Settings(var_dir=tmp_path, demo_call_rate=0, ami_host="", agi_port=0)
+    svc = TelephonyService(settings, db_factory, sim_speed=30.0, rules=shipped_rules, clock=lambda: OPEN_AT,
+                           sim_agents=())
+    await svc.start()
+    try:
+        h = await svc.simulator.place_call(caller="13904765555",
+                                           script=CallerScript().until_app("Background").wait(1).press("1"))
+        for _ in range(2000):
+            snap = svc.tracker.snapshot(h.linkedid)
+            if snap is not None and snap.queue_joined_at is not None:
+                break
+            await asyncio.sleep(0.005)
+        else:
+            raise AssertionError("the caller never reached the queue")
+    finally:
+        await svc.stop()
+    with db_factory() as s:
+        call = s.scalar(select(Call).where(Call.call_id == h.linkedid))
+    assert call is not None and call.ended_at is not None
+    assert call.queue == "agents" and call.disposition == "abandoned"

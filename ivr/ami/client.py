@@ -618,67 +618,6 @@ class AmiClient:
         """Resolve replies to actions; True when ``msg`` goes to the event handlers."""
         return bool(self._route_batch([msg]))
 
-    def _route_batch(self, msgs: list[Message]) -> list[Message]:
-        """:meth:`_route` over the messages of one read; returns those for the handlers."""
-        banner = self._banner
-        if banner is not None and not banner.done():
-            # a server that sends no banner: accept the first message as the start
-            banner.set_result(self._parser.banner or "")  # type: ignore[union-attr]
-        pending = self._pending
-        stats = self.stats
-        batch: list[Message] = []
-        append = batch.append
-        events = 0
-        for msg in msgs:
-            headers = msg.headers
-            first = headers[0][0] if headers else ""
-            if first == "Event" or (first != "Response" and msg.kind != "response"):
-                events += 1
-                if pending:  # only then can an event belong to an action
-                    aid = msg.action_id
-                    p = pending.get(aid) if aid is not None else None
-                    if p is not None and p.takes(msg):
-                        continue
-                append(msg)
-            else:
-                self._route_response(msg)
-        stats["events"] += events
-        return batch
-
-    def _route_response(self, msg: Message) -> None:
-        self.stats["responses"] += 1
-        aid = msg.action_id
-        pending = self._pending.get(aid) if aid is not None else None
-        if pending is None:
-            self.stats["unmatched_responses"] += 1
-            log.debug("AMI: response for unknown ActionID %r dropped", aid)
-            return
-        pending.on_response(msg)
-
-    def _route(self, msg: Message) -> bool:
-        """Resolve replies to actions; True when ``msg`` goes to the event handlers."""
-        if self._banner is not None and not self._banner.done():
-            # a server that sends no banner: accept the first message as the start
-            self._banner.set_result(self._parser.banner or "")  # type: ignore[union-attr]
-        kind = msg.kind
-        if kind == "response":
-            self.stats["responses"] += 1
-            aid = msg.action_id
-            pending = self._pending.get(aid) if aid is not None else None
-            if pending is None:
-                self.stats["unmatched_responses"] += 1
-                log.debug("AMI: response for unknown ActionID %r dropped", aid)
-                return False
-            pending.on_response(msg)
-            return False
-        self.stats["events"] += 1
-        if self._pending:  # only then can an event belong to an action
-            aid = msg.action_id
-            pending = self._pending.get(aid) if aid is not None else None
-            if pending is not None and pending.takes(msg):
-                return False
-        return True
-
     async def _dispatch_loop(self) -> None:
         queue = self._queue
         iscoroutine = asyncio.iscoroutine

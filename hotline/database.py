@@ -96,7 +96,11 @@ def make_engine(url: str, **kw) -> Engine:
         def _sqlite_begin(conn):
             # IMMEDIATE takes the write lock up front, so concurrent writers queue on
             # busy_timeout instead of failing with "database is locked" on upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Read-only work (``read_session_factory``) begins DEFERRED: WAL readers never wait.
+            if conn.get_execution_options().get(READ_ONLY_OPTION):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kw.setdefault("pool_pre_ping", True)
@@ -115,8 +119,17 @@ def check_connection(engine: Engine) -> None:
         ) from exc
 
 
+READ_ONLY_OPTION = "hotline_read_only"
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reads only (page and API look-ups). On SQLite they begin a deferred
+    transaction, so they never queue behind writers; on PostgreSQL they are ordinary."""
+    return sessionmaker(engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False)
 
 
 @contextmanager

@@ -70,6 +70,9 @@ def build_state(settings: Settings) -> AppState:
     state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules, router=router,
                      calendar=calendar, stage_policy=callback_stage_policy(stage_policy_from_rules(rules), rules),
                      bus=EventBus())
+    from hotline.cases.views import routers as case_routers
+
+    state.routers.extend(case_routers())
     try:
         role_numbers = role_numbers_from_env(settings.notify_role_numbers)
     except ValueError as exc:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Callable
 
 from pathlib import Path
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.config import Settings
+from hotline.database import read_session_factory
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,12 @@ class AppState:
     calendar: Any = None                   # hotline.sla.calendar.WorkCalendar from the rules
     stage_policy: Any = None               # hotline.sla.policy.StagePolicy from the rules
     bus: Any = None                        # ivr.bus.EventBus shared with telephony
+    clock: Callable[[], datetime] | None = None  # "now" for request handlers (tests pin it)
+    read_sessions: sessionmaker[Session] | None = None  # read-only work: no write lock on SQLite
+
+    def __post_init__(self) -> None:
+        if self.read_sessions is None:
+            self.read_sessions = read_session_factory(self.engine)
     telephony: str = "off"                 # "asterisk", "simulator" or "off"
     services: list[Any] = field(default_factory=list)  # started with the app, stopped with it
     routers: list[Any] = field(default_factory=list)   # extra APIRouters mounted by the server

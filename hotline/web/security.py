@@ -13,6 +13,7 @@ from typing import Callable
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy import select
 
+from hotline.privacy import FULL_NUMBER_ROLES
 from hotline.users.models import User
 from hotline.users.roles import Role
 
@@ -33,8 +34,8 @@ class CurrentUser:
 
     @property
     def sees_full_numbers(self) -> bool:
-        """Agents and supervisors call citizens back; officers see masked numbers."""
-        return self.role in (Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
+        """Agents and supervisors call citizens back; everyone else sees masked numbers."""
+        return self.role in FULL_NUMBER_ROLES
 
 
 class LoginRequired(Exception):
@@ -50,7 +51,7 @@ def current_user(request: Request) -> CurrentUser:
     user = None
     if uid is not None:
         state = request.app.state.hotline
-        with state.sessions() as s:
+        with state.read_sessions() as s:
             user = s.scalar(select(User).where(User.id == uid, User.active.is_(True)))
     if user is None:
         if _wants_html(request):

@@ -127,3 +127,22 @@ def test_stale_concurrent_update_is_detected(db_factory):
         s2.commit()
     s1.close()
     s2.close()
+
+
+def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path):
+    from hotline.database import read_session_factory
+    from hotline.migrate import upgrade
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'r.sqlite3'}", connect_args={"check_same_thread": False, "timeout": 1})
+    upgrade(eng)
+    writer = session_factory(eng)()
+    writer.add(Ticket(number="12319-20261127-00001", state="received"))
+    writer.flush()                                   # holds the write lock, not committed
+    with read_session_factory(eng)() as reader:      # a deferred read is not blocked ...
+        assert reader.scalars(select(Ticket)).all() == []   # ... and sees only committed data
+    with pytest.raises(Exception, match="locked"):   # a second writer does wait (and times out here)
+        with session_factory(eng)() as other:
+            other.execute(select(Ticket)).all()
+    writer.commit()
+    writer.close()
+    eng.dispose()

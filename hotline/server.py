@@ -72,7 +72,10 @@ def build_state(settings: Settings) -> AppState:
                      bus=EventBus())
     from hotline.cases.views import routers as case_routers
 
+    from hotline.calls.views import router as calls_router
+
     state.routers.extend(case_routers())
+    state.routers.append(calls_router)
     try:
         role_numbers = role_numbers_from_env(settings.notify_role_numbers)
     except ValueError as exc:

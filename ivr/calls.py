@@ -51,8 +51,9 @@ Disposition, first rule that holds: voicemail (``Record``/``VoiceMail`` app or a
 message mark) → the last serving outcome, agent (``AgentConnect``) or transferred
 (an answered district/dial transfer, a successful blind/attended transfer) →
 self-served mark → abandoned if it joined a queue → failed if never answered →
-failed if the last transfer attempt failed → self-served if the caller made a menu
-choice → abandoned. A blind/attended transfer whose line then fails does not count.
+failed if the last transfer attempt failed → abandoned (a menu choice alone is not
+self-service: only the dialplan's mark says the IVR served the caller). A blind/attended
+transfer whose line then fails does not count.
 
 Resync after an AMI reconnect: ``begin_resync()``, ``resync_channel(row)`` for each
 ``CoreShowChannel``, ``end_resync()``. Calls whose citizen channel (or every
@@ -625,8 +626,9 @@ class CallTracker:
         attempts = [t for t in s.transfers if t.kind in ("district_line", "dial")]
         if attempts and attempts[-1].result in _FAILED_RESULTS:
             return Disposition.FAILED
-        if any(step.kind == "choice" for step in s.ivr_path):
-            return Disposition.SELF_SERVED
+        # Only the dialplan's HotlineSelfServed mark says a caller was served by the IVR;
+        # a menu choice followed by a hang-up (in a submenu, while a line rings, while keying
+        # a ticket number) is an abandonment, or IVR containment would be inflated.
         return Disposition.ABANDONED
 
     # -- event handlers ---------------------------------------------------------------

@@ -105,7 +105,7 @@ async def test_events_reach_an_event_bus():
     await bus.drain()
     await bus.close()
     assert kinds(got)[0] == "CallStarted" and kinds(got)[-1] == "CallEnded"
-    assert got[-1].snapshot.disposition is Disposition.SELF_SERVED
+    assert got[-1].snapshot.digits == "3" and got[-1].snapshot.disposition is Disposition.ABANDONED
 
 
 # -- synthetic calls (PJSIP inbound, hotline dialplan marks) --------------------------

@@ -64,9 +64,6 @@ async def test_after_hours_message_becomes_a_ticket(running):
     assert created.data["reason"] == "voicemail" and created.data["recordings"] == [message]
 
 
-_SELF = ("ivr.calls counts any menu choice as self-served; only the HotlineSelfServed mark "
-         "(a ticket status read back) should (reported to the tracker's owner)")
-
 HANGUPS = {
     # step: (script, the last IVR step reached)
     "welcome": (CallerScript().until_app("Playback").wait(1).hangup(), ("hl12319-entry", "enter", "")),
@@ -97,9 +94,9 @@ async def test_a_hang_up_at_any_step_leaves_a_call_record(running, where):
 
 
 @pytest.mark.parametrize("where", ["welcome", "main_menu", "queue",
-                                   pytest.param("district_menu", marks=pytest.mark.xfail(strict=True, reason=_SELF)),
-                                   pytest.param("district_ringing", marks=pytest.mark.xfail(strict=True, reason=_SELF)),
-                                   pytest.param("ticket_number", marks=pytest.mark.xfail(strict=True, reason=_SELF))])
+                                   "district_menu",
+                                   "district_ringing",
+                                   "ticket_number"])
 async def test_a_caller_who_hangs_up_unserved_is_abandoned(running, where):
     script, _ = HANGUPS[where]
     async with running(agents=()) as pbx:

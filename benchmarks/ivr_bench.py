@@ -283,9 +283,8 @@ def report(args, menu: dict, less: dict, menu_rows: list[dict], audio: dict[str,
         f"{menu['district_answered']} ({menu['district_answered'] / max(1, menu['entered']):.1%})",
         f"* Agent-handled calls: {menu['agent_calls']} of {menu['calls']} with the menu vs "
         f"{less['agent_calls']} of {less['calls']} menu-less",
-        f"* The tracker's own `self_served` disposition counts {menu['tracker_self_served']} calls — it also "
-        "counts callers who chose a key and hung up unserved (see tests/ivr_e2e xfail); containment above "
-        "counts only read-backs.",
+        f"* The tracker's own `self_served` disposition counts {menu['tracker_self_served']} calls "
+        "(only calls the dialplan marked as served); containment above counts only read-backs.",
         f"* Dispositions with the menu: {menu['dispositions']}; menu-less: {less['dispositions']}", "",
         "Notes: real AGI/SQL latency is multiplied by the clock factor (over-counted). Queue waits are "
         "excluded by design (ample agents): this is the IVR's own cost, not staffing.",

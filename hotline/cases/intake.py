@@ -33,7 +33,7 @@ from hotline.cases.workflow import Actor
 from hotline.categories.models import Category
 from hotline.routing.decision import RoutingDecision, RoutingError
 
-__all__ = ["IntakeError", "IntakeResult", "intake_ticket"]
+__all__ = ["IntakeError", "IntakeResult", "intake_ticket", "propose_duplicates", "route_report"]
 
 
 class IntakeError(ValueError):
@@ -101,8 +101,14 @@ def intake_ticket(
     street_code: str | None = None, priority: str | None = None, override: Mapping[str, Any] | None = None,
     call_id: int | None = None, actor: Actor | None, at: datetime, caller_name: str = "",
     source_key: str | None = None, actor_name: str | None = None, note: str = "",
+    decision: RoutingDecision | None = None, with_duplicates: bool = True,
 ) -> IntakeResult:
-    """Route and register one report; see the module docstring. Raises :class:`IntakeError`."""
+    """Route and register one report; see the module docstring. Raises :class:`IntakeError`.
+
+    ``decision`` (from :func:`route_report`) lets a caller route before opening its write
+    transaction; ``with_duplicates=False`` leaves the proposals to :func:`propose_duplicates`
+    after the commit. Both keep the write transaction — and the day's number row lock — short.
+    """
     router = getattr(state_like, "router", None)
     if router is None:
         raise IntakeError("router", "路由规则未加载，暂时无法受理（routing rules not loaded）")
@@ -111,18 +117,12 @@ def intake_ticket(
     if source_key is not None:
         existing = session.execute(select(Ticket).where(Ticket.source_key == source_key)).scalar_one_or_none()
         if existing is not None:
-            decision = _stored_decision(existing)
-            return IntakeResult(existing, decision, [], created=False)
+            return IntakeResult(existing, _stored_decision(existing), [], created=False)
 
-    route_override = dict(override or {})
-    if priority:
-        route_override.setdefault("priority", priority)
-    try:
-        decision = router.route(
-            category_code, kind=kind, lon=lon, lat=lat, address=address, district_code=district_code,
-            street_code=street_code, description=description, at=at, override=route_override or None)
-    except RoutingError as exc:
-        raise IntakeError("routing", str(exc)) from None
+    if decision is None:
+        decision = route_report(state_like, category_code=category_code, kind=kind, description=description,
+                                address=address, lat=lat, lon=lon, district_code=district_code,
+                                street_code=street_code, priority=priority, override=override, at=at)
 
     category = _category(session, router, decision.category_code, decision.kind)
     call = None
@@ -147,14 +147,37 @@ def intake_ticket(
     except InvalidTicket as exc:
         raise IntakeError(exc.field, str(exc)) from None
 
-    rules = getattr(state_like, "rules", None)
-    cfg = getattr(rules, "duplicates", None)
-    duplicates = find_duplicates(
+    duplicates = propose_duplicates(session, state_like, ticket, at) if with_duplicates else []
+    return IntakeResult(ticket, decision, duplicates)
+
+
+def route_report(state_like: Any, *, category_code: str, kind: str | None = None, description: str,
+                 address: str | None = None, lat: float | None = None, lon: float | None = None,
+                 district_code: str | None = None, street_code: str | None = None, priority: str | None = None,
+                 override: Mapping[str, Any] | None = None, at: datetime) -> RoutingDecision:
+    """Where the report goes (no database work). Raises :class:`IntakeError`."""
+    router = getattr(state_like, "router", None)
+    if router is None:
+        raise IntakeError("router", "路由规则未加载，暂时无法受理（routing rules not loaded）")
+    route_override = dict(override or {})
+    if priority:
+        route_override.setdefault("priority", priority)
+    try:
+        return router.route(
+            category_code, kind=kind, lon=lon, lat=lat, address=address, district_code=district_code,
+            street_code=street_code, description=description, at=at, override=route_override or None)
+    except RoutingError as exc:
+        raise IntakeError("routing", str(exc)) from None
+
+
+def propose_duplicates(session: Session, state_like: Any, ticket: Ticket, at: datetime) -> list[DuplicateCandidate]:
+    """Open tickets that may be the same problem as ``ticket`` (rules' radius and window)."""
+    cfg = getattr(getattr(state_like, "rules", None), "duplicates", None)
+    return find_duplicates(
         session, category_code=ticket.category_code, category_kind=ticket.category_kind,
         lat=ticket.lat, lon=ticket.lon, community_code=ticket.community_code, street_code=ticket.street_code,
         at=at, radius_metres=getattr(cfg, "radius_metres", 250), window_days=getattr(cfg, "window_days", 30),
         same_category=getattr(cfg, "same_category", True), exclude_ids=(ticket.id,))
-    return IntakeResult(ticket, decision, duplicates)
 
 
 def _stored_decision(ticket: Ticket) -> Any:

@@ -25,7 +25,7 @@ from hotline.cases.duplicates import DuplicateCandidate, duplicates_of
 from hotline.cases.errors import (
     IllegalTransition, InvalidTicket, MissingField, NotFound, PermissionDenied, StaleTicket, WorkflowError,
 )
-from hotline.cases.intake import IntakeError, intake_ticket
+from hotline.cases.intake import IntakeError, intake_ticket, propose_duplicates, route_report
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
 from hotline.cases.service import caller_history, get_ticket, list_tickets, perform, ticket_view
 from hotline.cases.workflow import ACTION_LABELS, Action, Actor, TicketState, available_actions
@@ -228,16 +228,24 @@ def create_ticket_api(body: schemas.TicketCreate, request: Request,
     override = body.override.model_dump(exclude_none=True) if body.override else None
     if override is not None:
         override.setdefault("agent", user.display_name or user.username)
-    with api_errors(), state.sessions() as s, s.begin():
-        result = intake_ticket(
-            s, state, channel=body.channel, caller_number=body.caller_number, caller_name=body.caller_name,
-            category_code=body.category_code, kind=body.kind, description=body.description,
-            address=body.address, lat=body.lat, lon=body.lon, district_code=body.district_code,
-            street_code=body.street_code, priority=body.priority, override=override, call_id=body.call_id,
-            source_key=body.source_key, actor=actor_of(user), at=now_for(state),
-            actor_name=user.display_name or None)
-        out = {"ticket": ticket_detail(s, result.ticket, user, fresh=result.created),
-               "duplicates": [duplicate_out(c) for c in result.duplicates], "created": result.created}
+    at = now_for(state)
+    report = dict(category_code=body.category_code, kind=body.kind, description=body.description,
+                  address=body.address, lat=body.lat, lon=body.lon, district_code=body.district_code,
+                  street_code=body.street_code, priority=body.priority, override=override)
+    with api_errors():
+        # routing before, duplicate proposals after the write transaction: it stays short
+        decision = route_report(state, at=at, **report) if body.description.strip() else None
+        with state.sessions() as s, s.begin():
+            result = intake_ticket(
+                s, state, channel=body.channel, caller_number=body.caller_number, caller_name=body.caller_name,
+                call_id=body.call_id, source_key=body.source_key, actor=actor_of(user), at=at,
+                actor_name=user.display_name or None, decision=decision, with_duplicates=False, **report)
+            detail = ticket_detail(s, result.ticket, user, fresh=result.created)
+        duplicates = []
+        if result.created:
+            with state.read_sessions() as r:
+                duplicates = propose_duplicates(r, state, result.ticket, at)
+        out = {"ticket": detail, "duplicates": [duplicate_out(c) for c in duplicates], "created": result.created}
     # Serialised here (the hot path of intake); the response_model documents the same shape.
     return Response(json.dumps(out, ensure_ascii=False, allow_nan=False, default=_json_default),
                     status_code=status.HTTP_201_CREATED, media_type="application/json")

@@ -19,13 +19,17 @@ Shape of a flow:
 * A district transfer dials the district's receiving line; when the line is busy or
   unanswered the caller hears ``transfer_failed`` and joins its queue, and the call is
   marked so a ticket is created for that district.
+* District offer: a caller whose open ticket belongs to a district (``HOTLINE_OFFERED_DISTRICT``
+  from the ``caller_lookup`` AGI script) who chooses a district menu (a menu with
+  ``district_transfer`` options) is first offered that district by name — 1 transfers to its
+  line, 2 opens the district menu, 0 reaches an agent (:class:`DistrictOffer`).
 * Language: Mandarin (``zh``) by default; an option or queue with ``language: mn``
   switches the channel language before the Mongolian seat answers.
 
 Prompt ids (and so file names) are stable and derived from the place of the prompt,
 never from its text: ``welcome``, ``menu-<id>``, ``menu-<id>-invalid``,
 ``menu-<id>-timeout``, ``option-<menu>-<key>`` (``star``/``hash`` for ``*``/``#``),
-``after-hours``, ``transfer-failed`` and the fixed system prompts of
+``after-hours``, ``transfer-failed``, ``offer-district-<code>`` and the fixed system prompts of
 :data:`SYSTEM_PROMPTS` / :data:`TICKET_STATE_PROMPTS`.
 """
 
@@ -37,9 +41,9 @@ from enum import Enum
 from typing import Any, Iterator
 
 __all__ = [
-    "Action", "AfterHours", "BusinessHours", "District", "FlowError", "IvrFlow", "Menu", "Option",
+    "Action", "AfterHours", "BusinessHours", "District", "DistrictOffer", "FlowError", "IvrFlow", "Menu", "Option",
     "Prompt", "QueueSpec", "SYSTEM_PROMPTS", "TICKET_STATE_PROMPTS", "TransferFailed",
-    "flow_from_rules", "key_name",
+    "flow_from_rules", "key_name", "offer_prompt",
 ]
 
 AGENT_KEY = "0"
@@ -77,6 +81,9 @@ TICKET_STATE_PROMPTS: dict[str, str] = {
     "merged": "您反映的问题已与其他工单合并办理，正在处置中。",
     "voided": "您的工单已作废，详情请咨询人工服务。",
 }
+
+#: The district offer made to a repeat caller before a district menu (``{name}`` = district name).
+OFFER_DISTRICT_TEXT = "您有未办结的工单属于{name}，转接{name}受理电话请按1，选择其他区县请按2。"
 
 _KEY_NAMES = {"*": "star", "#": "hash"}
 
@@ -179,6 +186,31 @@ class Menu:
 
 
 @dataclass(frozen=True)
+class DistrictOffer:
+    """What a repeat caller hears before the district menu ``menu``.
+
+    ``districts`` are the districts ``menu`` transfers to, each with its offer prompt
+    (``offer-district-<code>``, one static file per district). The dialplan makes the offer
+    only when ``HOTLINE_OFFERED_DISTRICT`` names one of them: ``1`` dials that district's
+    line (through the district context, as a menu choice does), ``2`` opens ``menu``, ``0`` reaches
+    the agent queue; an invalid key or silence plays ``menu``'s invalid/timeout prompt and
+    opens ``menu``.
+    """
+
+    menu: Menu
+    districts: tuple[tuple[District, Prompt], ...]
+
+    @property
+    def id(self) -> str:
+        return self.menu.id
+
+
+def offer_prompt(district: District) -> Prompt:
+    """The offer prompt of ``district``; its id derives from the district code."""
+    return Prompt(f"offer-district-{district.code}", OFFER_DISTRICT_TEXT.format(name=district.name))
+
+
+@dataclass(frozen=True)
 class BusinessHours:
     """``always`` = 7×24; else ``spans`` ("08:00-20:00") on ``days`` (every_day / working_days).
 
@@ -240,6 +272,24 @@ class IvrFlow:
     def district(self, code: str) -> District | None:
         return next((d for d in self.districts if d.code == code), None)
 
+    @property
+    def district_offers(self) -> tuple[DistrictOffer, ...]:
+        """One offer per menu that has ``district_transfer`` options, in menu order."""
+        offers = []
+        for menu in self.menus:
+            districts: list[District] = []
+            for o in menu.options:
+                d = self.district(o.district) if o.action is Action.DISTRICT_TRANSFER and o.district else None
+                if d is not None and d not in districts:
+                    districts.append(d)
+            if districts:
+                offers.append(DistrictOffer(menu, tuple((d, offer_prompt(d)) for d in districts)))
+        return tuple(offers)
+
+    def district_offer(self, menu_id: str) -> DistrictOffer | None:
+        """The offer made before menu ``menu_id``, ``None`` when it is not a district menu."""
+        return next((x for x in self.district_offers if x.id == menu_id), None)
+
     def system_prompt(self, prompt_id: str) -> Prompt:
         return next(p for p in self.system_prompts if p.id == prompt_id)
 
@@ -259,6 +309,8 @@ class IvrFlow:
         for menu in self.menus:
             found += [menu.prompt, menu.invalid_prompt, menu.timeout_prompt]
             found += [o.prompt for o in menu.options if o.prompt is not None]
+        for offer in self.district_offers:
+            found += [p for _, p in offer.districts]
         messages = [o for _, o in options if o.action is Action.AFTER_HOURS_MESSAGE]
         if self.after_hours.leave_message:
             found += [sys["queue-busy"], sys["message-thanks"]]

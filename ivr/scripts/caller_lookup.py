@@ -6,8 +6,9 @@ Sets (every value is copied onto the call record by the call tracker):
 * ``HOTLINE_REPEAT_CALLER`` — ``1`` when the caller has an open ticket, else ``0``;
 * ``HOTLINE_LAST_TICKET`` / ``HOTLINE_LAST_TICKET_STATE`` — the newest open ticket;
 * ``HOTLINE_OFFERED_DISTRICT`` — the district code of the newest open ticket that has one
-  and whose district has a receiving line, so a repeat caller can be offered that
-  district (empty otherwise).
+  and whose district has a receiving line (empty otherwise). The dialplan offers that
+  district by name before a district menu that transfers to it (``hl12319-offer-<menu>``,
+  docs/ivr.md); an empty or unknown code means no offer.
 
 Anonymous or withheld numbers (``anonymous``, ``unknown``, non-digits) are not looked
 up: ``HOTLINE_OPEN_TICKETS=0``. Failures are ignored by the dialplan.

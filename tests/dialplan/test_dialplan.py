@@ -387,3 +387,130 @@ def test_templates_dir_can_be_given(shipped_rules, tmp_path):
     (custom / "manager.conf.j2").write_text("; custom {{ s.ami_user }}\n", encoding="utf-8")
     paths = render_dialplan(flow_from_rules(shipped_rules), out_dir=tmp_path / "o", templates_dir=custom)
     assert paths[2].read_text(encoding="utf-8") == "; custom hotline\n"
+
+
+# --- the district offer to repeat callers ---------------------------------------------------------
+
+_COND = re.compile(r'^\$\["\$\{(\w+)\}" (=|!=) "([^"]*)"\]$')
+
+
+def walk(dp: Dialplan, start: tuple[str, str], variables: dict[str, str], keys: list[str],
+         stop=("Dial", "Queue", "Record", "Hangup")) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """Run the rendered dialplan from ``start`` the way Asterisk would for these channel
+    ``variables``: Set stores, GotoIf tests ``$["${VAR}" = "value"]``, Goto jumps, and each
+    WaitExten takes the next of ``keys`` (``t`` = silence; a key without an extension → ``i``).
+    Returns the (context, app, args) executed up to the first app of ``stop``, and the variables."""
+    variables = dict(variables)
+    keys = list(keys)
+    ctx, exten = start
+    i = 0
+    trace: list[tuple[str, str, str]] = []
+    for _ in range(500):
+        st = dp.steps(ctx, exten)[i]
+        trace.append((ctx, st.app, st.args))
+        if st.app in stop:
+            return trace, variables
+        if st.app == "Set":
+            name, _, value = st.args.partition("=")
+            variables[name] = value
+        elif st.app == "GotoIf":
+            cond, _, dests = st.args.partition("?")
+            m = _COND.match(cond)
+            assert m, f"condition the walker does not know: {cond}"
+            var, op, value = m.groups()
+            if (variables.get(var, "") == value) == (op == "="):
+                ctx, exten, i = resolve(dp, ctx, exten, dests.split(":")[0])
+                continue
+        elif st.app == "Goto":
+            ctx, exten, i = resolve(dp, ctx, exten, st.args)
+            continue
+        elif st.app == "WaitExten":
+            key = keys.pop(0)
+            exten, i = (key if key in dp.contexts[ctx] else "i"), 0
+            continue
+        i += 1
+    raise AssertionError(f"no {stop} reached: {trace[-10:]}")
+
+
+def heard(trace) -> list[str]:
+    return [args for _, app, args in trace if app in ("Background", "Playback")]
+
+
+def marks(trace) -> list[str]:
+    return [args for _, app, args in trace if app == "UserEvent"]
+
+
+@pytest.mark.parametrize("code", ["150402", "150403", "150404", "150428"])
+def test_district_branch_offers_the_open_tickets_district_and_1_dials_it(shipped, shipped_rules, code):
+    _, _, dp = shipped
+    trace, variables = walk(dp, ("hl12319-menu-main", "2"), {"HOTLINE_OFFERED_DISTRICT": code}, ["1"])
+    assert heard(trace) == [f"hl12319/offer-district-{code}"]
+    assert marks(trace) == [
+        "IVRChoice,Menu: hl12319-menu-main,Digit: 2,Branch: submenu",
+        f"IVRStart,Menu: hl12319-offer-districts,Value: {code},Channel: ${{CHANNEL}},Uniqueid: ${{UNIQUEID}}",
+        "IVRChoice,Menu: hl12319-offer-districts,Digit: 1,Branch: district_transfer",
+        f"HotlineDistrict,District: {code},Number: {shipped_rules.district(code).line.replace('-', '')}"]
+    # the same district context as a menu choice: DIALSTATUS handling and the failed mark follow Dial
+    ctx, app, args = trace[-1]
+    district = shipped_rules.district(code)
+    assert (ctx, app) == ("hl12319-district", "Dial")
+    assert split_args(args)[0] == f"PJSIP/{district.line.replace('-', '')}@{district.trunk}"
+    assert (variables["HOTLINE_OFFER"], variables["HOTLINE_DISTRICT"]) == (code, code)
+
+
+def test_offer_2_opens_the_district_menu_and_0_reaches_an_agent(shipped):
+    _, _, dp = shipped
+    offered = {"HOTLINE_OFFERED_DISTRICT": "150402"}
+    trace, _ = walk(dp, ("hl12319-menu-main", "2"), offered, ["2", "3"])
+    assert heard(trace) == ["hl12319/offer-district-150402", "hl12319/menu-districts"]
+    assert trace[-1][:2] == ("hl12319-district", "Dial") and "04765812319@" in trace[-1][2]
+    assert "IVRChoice,Menu: hl12319-menu-districts,Digit: 3,Branch: district_transfer" in marks(trace)
+
+    trace, _ = walk(dp, ("hl12319-menu-main", "2"), offered, ["0"])
+    assert heard(trace) == ["hl12319/offer-district-150402"]
+    assert trace[-1] == ("hl12319-queue", "Queue", "agents,t,,,300")
+
+
+@pytest.mark.parametrize("key, prompt, mark", [
+    ("7", "hl12319/menu-districts-invalid", "IVRInvalid,Menu: hl12319-offer-districts,Digit: ${INVALID_EXTEN},Count: 1"),
+    ("t", "hl12319/menu-districts-timeout", "IVRTimeout,Menu: hl12319-offer-districts,Count: 1")])
+def test_invalid_or_silent_offer_falls_back_to_the_district_menu(shipped, key, prompt, mark):
+    _, _, dp = shipped
+    trace, _ = walk(dp, ("hl12319-menu-main", "2"), {"HOTLINE_OFFERED_DISTRICT": "150404"}, [key, "1"])
+    assert heard(trace) == ["hl12319/offer-district-150404", prompt, "hl12319/menu-districts"]
+    assert mark in marks(trace)
+    # the district menu starts afresh (its retry counters reset), and its 1 is 红山区
+    assert trace[-1][:2] == ("hl12319-district", "Dial") and "04768312319@" in trace[-1][2]
+
+
+@pytest.mark.parametrize("offered", ["", "150499", "15040"])
+def test_no_offer_without_a_known_district(shipped, offered):
+    _, _, dp = shipped
+    trace, variables = walk(dp, ("hl12319-menu-main", "2"), {"HOTLINE_OFFERED_DISTRICT": offered}, ["1"])
+    assert heard(trace) == ["hl12319/menu-districts"]
+    assert not any(ctx.startswith("hl12319-offer-") for ctx, _, _ in trace)
+    assert "HOTLINE_OFFER" not in variables
+    assert trace[-1][:2] == ("hl12319-district", "Dial") and "04768312319@" in trace[-1][2]
+
+
+def test_offer_before_a_district_menu_that_is_the_entry(make_rules, tmp_path):
+    """Only the districts the menu transfers to are offered; an entry district menu gets it too."""
+    def edit(d):
+        d.update(business_hours={"mode": "always"})
+        districts = next(m for m in d["ivr"]["menus"] if m["id"] == "districts")
+        districts["options"] = [o for o in districts["options"] if o["digit"] in ("1", "3", "0")]
+        d["ivr"]["menus"] = [districts]
+        d["ivr"]["entry"] = "districts"
+
+    flow = flow_from_rules(make_rules(edit))
+    ext, dp = render(flow, tmp_path)
+    assert unexplained(lint(ext)) == []
+    assert set(dp.contexts["hl12319-offer-districts"]) == {"d150402", "d150404", "1", "2", "0", "i", "t"}
+    trace, _ = walk(dp, ("hl12319-entry", "s"), {"HOTLINE_OFFERED_DISTRICT": "150404"}, ["1"])
+    assert heard(trace) == ["hl12319/welcome", "hl12319/offer-district-150404"]
+    assert trace[-1][:2] == ("hl12319-district", "Dial") and "04765812319@" in trace[-1][2]
+    # 元宝山区 is a configured district but not in this menu: no offer
+    trace, _ = walk(dp, ("hl12319-entry", "s"), {"HOTLINE_OFFERED_DISTRICT": "150403"}, ["1"])
+    assert heard(trace) == ["hl12319/welcome", "hl12319/menu-districts"]
+    assert trace[-1][:2] == ("hl12319-district", "Dial") and "04768312319@" in trace[-1][2]
+    assert referenced_prompts(dp, "hl12319") == {p.file for p in flow.prompts()}

@@ -159,3 +159,33 @@ def test_flow_module_does_not_import_hotline():
         for node in top:
             mod = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
             assert not (mod or "").startswith("hotline"), f"{name} imports {mod} at module level"
+
+
+def test_district_menus_get_one_offer_prompt_per_district(shipped_rules, make_rules):
+    flow = flow_from_rules(shipped_rules)
+    [offer] = flow.district_offers
+    assert offer.id == "districts" and flow.district_offer("main") is None
+    assert [(d.code, p.id) for d, p in offer.districts] == [
+        ("150402", "offer-district-150402"), ("150403", "offer-district-150403"),
+        ("150404", "offer-district-150404"), ("150428", "offer-district-150428")]
+    hongshan = dict((d.code, p) for d, p in offer.districts)["150402"]
+    assert hongshan.text == "您有未办结的工单属于红山区，转接红山区受理电话请按1，选择其他区县请按2。"
+    prompts = {p.id: p for p in flow.prompts()}
+    assert all(prompts[p.id] == p for _, p in offer.districts)
+
+    # a renamed district keeps its file name; a district no menu transfers to gets no prompt
+    def edit(d):
+        d["districts"][0]["name"] = "红山"
+        districts = next(m for m in d["ivr"]["menus"] if m["id"] == "districts")
+        districts["options"] = [o for o in districts["options"] if o["digit"] != "2"]
+
+    changed = flow_from_rules(make_rules(edit))
+    ids = [p.id for p in changed.prompts()]
+    assert "offer-district-150402" in ids and "offer-district-150403" not in ids
+    assert changed.district_offer("districts").districts[0][1].text.startswith("您有未办结的工单属于红山，")
+
+
+def test_menu_less_has_no_offer(make_rules):
+    flow = flow_from_rules(make_rules(lambda d: d["ivr"].update(menu_less=True)))
+    assert flow.district_offers == ()
+    assert not any(p.id.startswith("offer-") for p in flow.prompts())

@@ -26,14 +26,18 @@ SPEED = 50  # simulated seconds per real second
 class Backend:
     """The AGI side of the contract in docs/ivr.md, with a fixed answer per script."""
 
-    def __init__(self, open_now: str = "1", tickets: dict[str, str] | None = None) -> None:
+    def __init__(self, open_now: str = "1", tickets: dict[str, str] | None = None,
+                 offered: str | None = None) -> None:
         self.open_now = open_now
         self.tickets = tickets or {}
+        self.offered = offered
         self.calls: list[tuple[str, tuple[str, ...]]] = []
 
     def routes(self):
         async def caller_lookup(session):
             self.calls.append(("caller_lookup", session.env.args))
+            if self.offered is not None:
+                await session.set_variable("HOTLINE_OFFERED_DISTRICT", self.offered)
 
         async def business_hours(session):
             self.calls.append(("business_hours", session.env.args))
@@ -103,6 +107,45 @@ async def test_answered_district_line_is_a_transfer(flow, tmp_path):
     assert (transfer.district_code, transfer.result) == ("150404", TransferResult.ANSWERED)
     assert snap.disposition is Disposition.TRANSFERRED
     assert "HOTLINE_TRANSFER_FAILED" not in snap.variables
+
+
+async def test_offered_district_accepted_busy_line_is_marked_like_a_menu_choice(flow, tmp_path):
+    script = CallerScript().wait(3).press("2").wait(2).press("1").wait(30).hangup()
+    snap = await run_call(flow, tmp_path, script, Backend(offered="150402"), {"04768312319": Endpoint("busy")})
+    assert path_of(snap) == [
+        ("hl12319-entry", "enter", ""), ("hl12319-menu-main", "enter", ""), ("hl12319-menu-main", "choice", "2"),
+        ("hl12319-offer-districts", "enter", "150402"), ("hl12319-offer-districts", "choice", "1"),
+        ("hl12319-district", "enter", ""), ("hl12319-queue", "enter", "agents")]
+    [transfer] = snap.transfers
+    assert (transfer.district_code, transfer.result, transfer.dial_status) == ("150402", TransferResult.BUSY, "BUSY")
+    assert snap.variables["HOTLINE_TRANSFER_FAILED"] == "150402"
+    assert snap.variables["HOTLINE_OFFER"] == "150402"
+
+
+async def test_silence_after_the_offer_opens_the_district_menu(flow, tmp_path):
+    script = CallerScript().wait(3).press("2").until_app("Playback").until_app("Background").wait(1) \
+        .press("3").wait(20).hangup()
+    snap = await run_call(flow, tmp_path, script, Backend(offered="150404"),
+                          {"04765812319": Endpoint("answer", answer_after=2, talk_time=5)})
+    path = path_of(snap)
+    at = path.index(("hl12319-offer-districts", "enter", "150404"))
+    assert path[at + 1:at + 5] == [
+        ("hl12319-offer-districts", "timeout", ""), ("hl12319-menu-districts", "enter", ""),
+        ("hl12319-menu-districts", "choice", "3"), ("hl12319-district", "enter", "")]
+    [transfer] = snap.transfers
+    assert (transfer.district_code, transfer.result) == ("150404", TransferResult.ANSWERED)
+
+
+async def test_an_unknown_offered_district_is_not_offered(flow, tmp_path):
+    script = CallerScript().wait(3).press("2").wait(2).press("4").wait(20).hangup()
+    snap = await run_call(flow, tmp_path, script, Backend(offered="150499"),
+                          {"04763712319": Endpoint("answer", answer_after=2, talk_time=5)})
+    path = path_of(snap)
+    assert not [s for s in path if s[0] == "hl12319-offer-districts"]
+    assert path[2:5] == [("hl12319-menu-main", "choice", "2"), ("hl12319-menu-districts", "enter", ""),
+                         ("hl12319-menu-districts", "choice", "4")]
+    assert [t.district_code for t in snap.transfers] == ["150428"]
+    assert "HOTLINE_OFFER" not in snap.variables
 
 
 async def test_ticket_status_is_read_back_and_the_caller_returns_to_the_menu(flow, tmp_path):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from hotline.cases.models import Ticket
 from hotline.cases.workflow import OPEN_STATES
@@ -65,16 +65,23 @@ def _statement(by: str, same_category: bool, with_kind: bool):
         if by == "point":
             conditions += [Ticket.lat.between(bindparam("lat_min"), bindparam("lat_max")),
                            Ticket.lon.between(bindparam("lon_min"), bindparam("lon_max"))]
-            stmt = select(Ticket).where(*conditions)
+            # positions of the newest candidates in the box (no ORM objects); the exact
+            # distance is computed in Python and only the nearest ``limit`` are loaded
+            stmt = (select(Ticket.id, Ticket.lat, Ticket.lon, Ticket.created_at).where(*conditions)
+                    .order_by(Ticket.created_at.desc()).limit(bindparam("box_limit")))
         else:
             column = Ticket.community_code if by == "community" else Ticket.street_code
-            stmt = (select(Ticket).where(*conditions, column == bindparam("area"))
+            stmt = (select(Ticket).where(*conditions, column == bindparam("area")).options(*_LIGHT)
                     .order_by(Ticket.created_at.desc()).limit(bindparam("limit")))
         _STATEMENTS[key] = stmt
     return stmt
 
 
 _STATEMENTS: dict[tuple, object] = {}
+# Proposals never need the routing explanation (JSON) or the transcript: not loaded.
+_LIGHT = (defer(Ticket.routing), defer(Ticket.transcript))
+# At most this many candidates from the bounding box are measured (newest first).
+BOX_LIMIT = 200
 
 
 def find_duplicates(
@@ -96,11 +103,19 @@ def find_duplicates(
         # Bounding box in SQL (indexes stay simple), exact distance in Python.
         dlat = math.degrees(radius_metres / EARTH_RADIUS_M)
         dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
-        params.update(lat_min=lat - dlat, lat_max=lat + dlat, lon_min=lon - dlon, lon_max=lon + dlon)
-        for t in session.execute(_statement("point", same_category, with_kind), params).scalars():
-            d = haversine_metres(lat, lon, t.lat, t.lon)
+        params.update(lat_min=lat - dlat, lat_max=lat + dlat, lon_min=lon - dlon, lon_max=lon + dlon,
+                      box_limit=BOX_LIMIT)
+        near = []
+        for tid, tlat, tlon, created in session.execute(_statement("point", same_category, with_kind), params):
+            d = haversine_metres(lat, lon, tlat, tlon)
             if d <= radius_metres:
-                found.append(DuplicateCandidate(t, d, "point"))
+                near.append((d, -created.timestamp(), -tid, tid))
+        near.sort()
+        ids = [tid for *_, tid in near[:limit]]
+        if ids:
+            rows = {t.id: t for t in session.execute(
+                select(Ticket).where(Ticket.id.in_(ids)).options(*_LIGHT)).scalars()}
+            found = [DuplicateCandidate(rows[tid], d, "point") for d, _, _, tid in near[:limit] if tid in rows]
     else:
         by, code = (("community", community_code) if community_code
                     else ("street", street_code) if street_code else (None, None))

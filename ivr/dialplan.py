@@ -17,6 +17,8 @@ Contexts (``p`` = prefix):
                    then the entry menu (or the agent queue in menu-less mode)
 ``p-menu-<id>``    one per menu: Background + WaitExten, a key per option, ``i``/``t`` with
                    loop counters, the agent queue after ``max_retries``
+``p-offer-<id>``   a repeat caller's open-ticket district offered first (``HOTLINE_OFFERED_DISTRICT``
+                   from ``caller_lookup``): 1 dials it, 2 opens the district menu, 0 an agent
 ``p-queue``        an extension per queue: MixMonitor, Queue(), QUEUESTATUS handling
 ``p-district``     an extension per district code: Dial() over the trunk, DIALSTATUS handling;
                    BUSY/NOANSWER/CONGESTION/CHANUNAVAIL → ``transfer_failed`` prompt and queue,

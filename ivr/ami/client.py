@@ -72,7 +72,7 @@ _LIST_END = {"complete", "cancelled"}
 #: Bytes handed to the parser per read. A read's messages stay alive until the
 #: dispatcher has run their handlers; much more than ~32 KiB (a few dozen events)
 #: and the cyclic GC's young-generation passes start scanning them (measured: 64 KiB
-#: reads cost ~25% more CPU per event than 32 KiB; 16 KiB is no better: more loop turns).
+#: reads cost about a third more CPU per event than 32 KiB; 16 KiB is no better).
 _READ_SIZE = 32 * 1024
 #: StreamReader buffer limit; it pauses the socket beyond twice this (memory stays bounded).
 _STREAM_LIMIT = 256 * 1024

@@ -128,8 +128,11 @@ class AmiParser:
         pos = 0
         n = len(mv)
         line = self._line
+        # start of the last CRLF blank line: past it no whole message can be taken in one go
+        # (LF-only framing never has one, so it never rescans the buffer for it)
+        last_block = mv.rfind(b"\r\n\r\n")
         while pos < n:
-            if not (
+            if pos <= last_block and not (
                 self._expect_banner or self._headers or self._follows or self._discarding or self._mid_line
             ):
                 # fast path: whole CRLF-framed messages, one decode per message

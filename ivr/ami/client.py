@@ -662,7 +662,18 @@ class AmiClient:
                 continue  # Asterisk answers nothing until a sync Originate ends
             try:
                 await self._ping_once()
-            except (ActionTimeout, ConnectionLostError, AmiError) as exc:
+            except ActionTimeout as exc:
+                if time.monotonic() - self._last_rx < self.ping_timeout:
+                    # Bytes keep arriving: the reply is queued behind a burst of events we
+                    # are still reading. A busy link is not a dead one.
+                    log.info("AMI: Ping reply late while events stream in; keeping the connection")
+                    continue
+                self.stats["ping_failures"] += 1
+                log.warning("AMI: keepalive Ping failed (%s); dropping the connection", exc)
+                if self._writer is not None:
+                    self._writer.transport.abort()
+                return
+            except (ConnectionLostError, AmiError) as exc:
                 self.stats["ping_failures"] += 1
                 log.warning("AMI: keepalive Ping failed (%s); dropping the connection", exc)
                 if self._writer is not None:

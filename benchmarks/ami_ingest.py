@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = (ROOT / ".." / "shared" / "fixtures" / "asterisk-20").resolve()
+FIXTURES = ROOT / "tests" / "fixtures" / "asterisk-20"
 LIBS = ["ivr.ami", "bare-split", "panoramisk", "asterisk-ami", "pyst2"]
 END = b"Event: BenchEnd\r\nPrivilege: user,all\r\n\r\n"
 

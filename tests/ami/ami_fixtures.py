@@ -1,12 +1,10 @@
-"""Helpers for the AMI tests: locating the real Asterisk 20 fixtures (../shared)."""
+"""Helpers for the AMI tests: locating the real Asterisk 20 fixtures (tests/fixtures, copied from ../shared)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "asterisk-20").resolve()
-if not FIXTURES.is_dir():  # checkout elsewhere: fall back to the canonical location
-    FIXTURES = Path("/work/shared/fixtures/asterisk-20")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk-20"
 
 AMI_FIXTURES = sorted(p for p in FIXTURES.glob("[0-9]*.txt"))
 

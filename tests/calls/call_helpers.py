@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ivr.ami.messages import Message
 
-FIXTURES = Path("/work/shared/fixtures/asterisk-20")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk-20"
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -1,6 +1,6 @@
 """Call records derived from every real Asterisk 20 AMI capture, field by field.
 
-Expected values were read off the captures (see /work/shared/fixtures/asterisk-20):
+Expected values were read off the captures (see tests/fixtures/asterisk-20):
 the calls are AMI Originates into ``Local/...`` channels, so the citizen channel is
 the ``;2`` half that runs the dialplan, and ``call_id`` is the Linkedid of the pair
 (the Uniqueid of ``;1``). Times are the PBX's own CEL stamps (second resolution);

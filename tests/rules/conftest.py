@@ -11,7 +11,7 @@ import pytest
 from hotline.rules import read_category_codes, read_unit_codes
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
+SHARED = REPO / "hotline" / "data"  # project-owned copies of ../shared/data
 RULES_FILE = REPO / "routing_rules.yaml"
 
 

@@ -20,9 +20,7 @@ from pathlib import Path
 from ivr.ami.messages import Message
 from ivr.ami.protocol import AmiParser, parse_stream
 
-FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "asterisk-20").resolve()
-if not FIXTURES.is_dir():
-    FIXTURES = Path("/work/shared/fixtures/asterisk-20")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk-20"
 
 #: events compared per channel, in order
 TRACKED = {

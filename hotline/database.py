@@ -7,6 +7,7 @@ upgraded to the psycopg driver so operators can paste a libpq URL.
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
@@ -89,8 +90,10 @@ def make_engine(url: str, **kw) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            # busy timeout: sqlite3's ``timeout`` connect argument (30 s unless the caller sets it)
             cur.close()
+
+        writers = engine.sqlite_writer_queue = threading.Lock()  # attribute: visible to tests
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
@@ -99,8 +102,48 @@ def make_engine(url: str, **kw) -> Engine:
             # Read-only work (``read_session_factory``) begins DEFERRED: WAL readers never wait.
             if conn.get_execution_options().get(READ_ONLY_OPTION):
                 conn.exec_driver_sql("BEGIN")
-            else:
+                return
+            # Writers of this process queue on a lock first: the next one starts the moment the
+            # previous commits, instead of sleeping in SQLite's busy handler (1…100 ms steps).
+            # Bounded wait: past it SQLite's own busy_timeout decides, as before.
+            held = writers.acquire(timeout=WRITER_QUEUE_TIMEOUT)
+            try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                if held:
+                    writers.release()
+                raise
+            conn.info["hotline_writer_lock"] = held
+
+        def _info_of(dbapi_conn) -> dict | None:
+            try:  # a pooled connection; the first-connect probe passes one without ``info``
+                return dbapi_conn.info
+            except (AttributeError, NotImplementedError):
+                return None
+
+        def _release(info: dict | None) -> None:
+            if info is not None and info.pop("hotline_writer_lock", False):
+                writers.release()
+
+        # Released after the DBAPI COMMIT/ROLLBACK itself (the engine's "commit" event comes
+        # before it), and on check-in as a safety net for connections that end otherwise.
+        dialect = engine.dialect
+        do_commit, do_rollback = dialect.do_commit, dialect.do_rollback
+
+        def _commit(dbapi_conn):
+            try:
+                do_commit(dbapi_conn)
+            finally:
+                _release(_info_of(dbapi_conn))
+
+        def _rollback(dbapi_conn):
+            try:
+                do_rollback(dbapi_conn)
+            finally:
+                _release(_info_of(dbapi_conn))
+
+        dialect.do_commit, dialect.do_rollback = _commit, _rollback
+        event.listen(engine, "checkin", lambda _dbapi, record: _release(record.info))
 
         return engine
     kw.setdefault("pool_pre_ping", True)
@@ -120,6 +163,8 @@ def check_connection(engine: Engine) -> None:
 
 
 READ_ONLY_OPTION = "hotline_read_only"
+#: Seconds a writer waits for the in-process SQLite writer queue before leaving it to busy_timeout.
+WRITER_QUEUE_TIMEOUT = 10.0
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

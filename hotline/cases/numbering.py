@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,16 +29,26 @@ def next_ticket_number(session: Session, at: datetime, tz: tzinfo) -> str:
         raise ValueError("ticket time must be timezone-aware")
     day = at.astimezone(tz).strftime("%Y%m%d")
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = TicketNumberSequence.__table__
-    stmt = (
-        insert(table)
-        .values(day=day, last=1)
-        .on_conflict_do_update(index_elements=[table.c.day], set_={"last": table.c.last + 1})
-        .returning(table.c.last)
-    )
-    n = session.execute(stmt).scalar_one()
+    n = session.execute(_upsert(dialect), {"day": day}).scalar_one()
     return format_number(day, n)
+
+
+_UPSERTS: dict[str, object] = {}
+
+
+def _upsert(dialect: str):
+    """``INSERT … ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last``, built once."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = TicketNumberSequence.__table__
+        stmt = _UPSERTS[dialect] = (
+            insert(table)
+            .values(day=bindparam("day"), last=1)
+            .on_conflict_do_update(index_elements=[table.c.day], set_={"last": table.c.last + 1})
+            .returning(table.c.last)
+        )
+    return stmt
 
 
 def last_number(session: Session, day: str) -> int:

@@ -89,13 +89,24 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return _iso(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def _check_json(name: str, value: Any) -> Any:
-    value = _json_safe(value)
+    """``value`` as it will be stored: a JSON round trip (enums as values, times in ISO UTC)."""
     try:
-        json.dumps(value, ensure_ascii=False, allow_nan=False)
+        try:
+            return json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False, default=_json_default))
+        except TypeError:  # e.g. non-string keys or a non-dict mapping: normalise, then check
+            value = _json_safe(value)
+            return json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise InvalidTicket(name, value, f"无法保存为 JSON({exc})") from None
-    return value
 
 
 def _actor_label(actor: Actor | None, actor_name: str | None) -> str:
@@ -200,38 +211,44 @@ def create_ticket(
         existing = _by_source_key(session, source_key)
         if existing is not None:
             return existing
+    ticket_fields = dict(
+        channel=channel, state=TicketState.RECEIVED.value, source_key=source_key,
+        caller_number=caller_number or "", caller_name=caller_name or "",
+        call_id=call.id if call is not None else None,
+        category_id=category.id if category is not None else None,
+        category_ref=category.standard_ref if category is not None else "",
+        category_kind=category.kind if category is not None else "",
+        category_code=category.code if category is not None else "",
+        category_name=category.name if category is not None else "",
+        description=description.strip(), address=address or "", lat=lat, lon=lon,
+        district_code=district_code, street_code=street_code, community_code=community_code,
+        priority=priority, department_code=department_code, routing=routing,
+        created_at=at, updated_at=at,
+    )
+    event_fields = dict(
+        seq=1, at=at, actor_id=actor.user_id if actor else None, actor=_actor_label(actor, actor_name),
+        action="create", from_state=None, to_state=TicketState.RECEIVED.value, note=note or "", data=extra,
+    )
+    if source_key is None:
+        # Nothing to recover from on a unique violation: no savepoint, one flush.
+        return _insert_ticket(session, at, tz, ticket_fields, event_fields)
     try:
         with session.begin_nested():
-            number = next_ticket_number(session, at, tz)
-            ticket = Ticket(
-                number=number, channel=channel, state=TicketState.RECEIVED.value, source_key=source_key,
-                caller_number=caller_number or "", caller_name=caller_name or "",
-                call_id=call.id if call is not None else None,
-                category_id=category.id if category is not None else None,
-                category_ref=category.standard_ref if category is not None else "",
-                category_kind=category.kind if category is not None else "",
-                category_code=category.code if category is not None else "",
-                category_name=category.name if category is not None else "",
-                description=description.strip(), address=address or "", lat=lat, lon=lon,
-                district_code=district_code, street_code=street_code, community_code=community_code,
-                priority=priority, department_code=department_code, routing=routing,
-                created_at=at, updated_at=at,
-            )
-            session.add(ticket)
-            session.flush()
-            session.add(TicketEvent(
-                ticket_id=ticket.id, seq=1, at=at, actor_id=actor.user_id if actor else None,
-                actor=_actor_label(actor, actor_name), action="create", from_state=None,
-                to_state=TicketState.RECEIVED.value, note=note or "", data=extra,
-            ))
-            session.flush()
+            return _insert_ticket(session, at, tz, ticket_fields, event_fields)
     except IntegrityError:
         # Lost a race on source_key: the savepoint rollback also returned the number.
-        if source_key is not None:
-            existing = _by_source_key(session, source_key)
-            if existing is not None:
-                return existing
+        existing = _by_source_key(session, source_key)
+        if existing is not None:
+            return existing
         raise
+
+
+def _insert_ticket(session: Session, at: datetime, tz: tzinfo, ticket_fields: dict, event_fields: dict) -> Ticket:
+    """Number the ticket and insert it with its first event in one flush."""
+    ticket = Ticket(number=next_ticket_number(session, at, tz), **ticket_fields)
+    ticket.events.append(TicketEvent(**event_fields))
+    session.add(ticket)
+    session.flush()
     return ticket
 
 

@@ -156,11 +156,11 @@ def _event_data(data: dict | None, full: bool) -> dict:
 def ticket_detail(session: Session, t: Ticket, user: CurrentUser, *, fresh: bool = False) -> dict[str, Any]:
     """The detail view; ``fresh`` = created in this transaction (no deadlines, parent or children yet)."""
     full = user.role in FULL_NUMBER_ROLES
-    events = session.execute(select(TicketEvent).where(TicketEvent.ticket_id == t.id)
-                             .order_by(TicketEvent.seq)).scalars()
-    if fresh:
-        deadlines, parent, children = [], None, []
+    if fresh:  # its one event is in memory since the insert
+        events, deadlines, parent, children = sorted(t.events, key=lambda e: e.seq), [], None, []
     else:
+        events = session.execute(select(TicketEvent).where(TicketEvent.ticket_id == t.id)
+                                 .order_by(TicketEvent.seq)).scalars()
         deadlines = session.execute(select(TicketDeadline).where(TicketDeadline.ticket_id == t.id)
                                     .order_by(TicketDeadline.started_at, TicketDeadline.id)).scalars()
         parent = session.get(Ticket, t.parent_id).number if t.parent_id else None

@@ -129,8 +129,11 @@ def test_stale_concurrent_update_is_detected(db_factory):
     s2.close()
 
 
-def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path):
+def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path, monkeypatch):
+    import hotline.database
     from hotline.database import read_session_factory
+
+    monkeypatch.setattr(hotline.database, "WRITER_QUEUE_TIMEOUT", 0.1)  # same thread: don't wait on itself
     from hotline.migrate import upgrade
 
     eng = make_engine(f"sqlite:///{tmp_path / 'r.sqlite3'}", connect_args={"check_same_thread": False, "timeout": 1})
@@ -145,4 +148,39 @@ def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path):
             other.execute(select(Ticket)).all()
     writer.commit()
     writer.close()
+    eng.dispose()
+
+
+def test_sqlite_writers_of_one_process_queue_on_a_lock_held_until_commit_or_rollback(tmp_path):
+    """Writers wait on an in-process lock (woken at once) instead of SQLite's sleeping busy handler."""
+    from hotline.database import read_session_factory
+    from hotline.migrate import upgrade
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'q.sqlite3'}")
+    upgrade(eng)
+    queue = eng.sqlite_writer_queue
+    factory = session_factory(eng)
+    with factory() as s, s.begin():
+        s.add(Ticket(number="12319-20261127-00001", state="received"))
+        s.flush()
+        assert queue.locked()                              # held inside a write transaction
+    assert not queue.locked()                              # released by the commit
+    with pytest.raises(RuntimeError):
+        with factory() as s, s.begin():
+            s.execute(select(Ticket)).all()
+            assert queue.locked()
+            raise RuntimeError("handler failed")
+    assert not queue.locked()                              # released by the rollback
+    with read_session_factory(eng)() as r:                 # reads never take it
+        r.execute(select(Ticket)).all()
+        assert not queue.locked()
+
+    def write(i: int) -> str:
+        with factory() as s, s.begin():
+            return next_ticket_number(s, datetime(2026, 11, 27, 3, tzinfo=timezone.utc), ZoneInfo("Asia/Shanghai"))
+
+    with ThreadPoolExecutor(8) as pool:
+        numbers = list(pool.map(write, range(200)))
+    assert sorted(numbers) == [format_number("20261127", n) for n in range(1, 201)]
+    assert not queue.locked()
     eng.dispose()

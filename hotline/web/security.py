@@ -72,7 +72,8 @@ def current_user(request: Request) -> CurrentUser:
 def require_roles(*roles: Role) -> Callable[..., CurrentUser]:
     allowed = frozenset(roles)
 
-    def dependency(user: CurrentUser = Depends(current_user)) -> CurrentUser:
+    # async: no I/O here, so FastAPI runs it on the loop instead of another threadpool hop
+    async def dependency(user: CurrentUser = Depends(current_user)) -> CurrentUser:
         if user.role not in allowed and user.role is not Role.ADMIN:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 detail=f"角色“{user.role.label}”无权访问此功能 (role not allowed)")

@@ -56,6 +56,8 @@ class Pbx:
         self.systemname = systemname
         self.globals: dict[str, str] = dict(dialplan.globals)
         self.channels: dict[str, Channel] = {}
+        #: live channels per linkedid: LINKEDID_END without scanning every channel at each hang-up
+        self._linked: dict[str, int] = {}
         self.endpoints: dict[str, Endpoint] = {}
         self.listeners: list[Listener] = []
         self._uid_seq = 0
@@ -114,6 +116,8 @@ class Pbx:
         return seq
 
     def _register(self, chan: Channel) -> None:
+        if chan.name not in self.channels:
+            self._linked[chan.linkedid] = self._linked.get(chan.linkedid, 0) + 1
         self.channels[chan.name] = chan
         self.idle.clear()
 
@@ -406,9 +410,13 @@ class Pbx:
         self._cdr(chan)
         if chan.tech == "Local" and chan.answered_at is not None:
             self.device_state(chan, "NOT_INUSE")
-        self.channels.pop(chan.name, None)
-        if not any(c.linkedid == chan.linkedid for c in self.channels.values()):
-            self.cel(chan, "LINKEDID_END")
+        if self.channels.pop(chan.name, None) is not None:
+            left = self._linked.get(chan.linkedid, 1) - 1
+            if left > 0:
+                self._linked[chan.linkedid] = left
+            else:
+                self._linked.pop(chan.linkedid, None)
+                self.cel(chan, "LINKEDID_END")
         chan.ended.set()
         if peer_alive:
             self.request_hangup(peer, cause)

@@ -304,6 +304,9 @@ def serve(host: str | None, port: int | None) -> None:
     except Exception as exc:
         raise CliError(str(exc)) from None
     app = create_app(state)
+    from hotline.runtime import tune_gc
+
+    tune_gc()  # after start-up: see hotline/runtime.py
     host = host or settings.web_host
     port = port or settings.web_port
     click.echo(f"12319 热线后台: http://{host}:{port}/  (database: {state.engine.url.render_as_string(hide_password=True)}, "

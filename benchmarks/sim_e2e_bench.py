@@ -418,7 +418,11 @@ class Bench:
         self.controller = AmiController(self.client, self.tracker)
         await self.controller.start()
         self._restore = apply_whatif(getattr(self.args, "whatif_live", "") or "")
-        if getattr(self.args, "gc_freeze", False) or getattr(self.args, "gc_threshold0", 0):
+        if not getattr(self.args, "default_gc", False):
+            from hotline.runtime import tune_gc
+
+            tune_gc()  # as `hotline serve` runs the controller
+        elif getattr(self.args, "gc_freeze", False) or getattr(self.args, "gc_threshold0", 0):
             # what-if (controller process only): GC tuning proposed for `hotline serve`
             gc.collect()
             if self.args.gc_freeze:
@@ -909,7 +913,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--whatif-live", default="", help="what-if in the controller process: index,ptcache,nodeepcopy")
-    p.add_argument("--gc-freeze", action="store_true", help="what-if: gc.freeze() in the controller after start")
+    p.add_argument("--default-gc", action="store_true",
+                   help="leave CPython's GC defaults in the controller (default: hotline.runtime.tune_gc, as serve does)")
+    p.add_argument("--gc-freeze", action="store_true", help="what-if (with --default-gc): gc.freeze() in the controller after start")
     p.add_argument("--gc-threshold0", type=int, default=0, help="what-if: gen-0 GC threshold in the controller")
     p.add_argument("--render", type=Path, default=None,
                    help="only re-write --out from a --json file of an earlier run (its command is kept)")

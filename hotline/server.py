@@ -56,6 +56,13 @@ def build_state(settings: Settings) -> AppState:
 
     with sessions() as s, s.begin():
         log.info("routing rules applied: %s", sync_rules(s, rules))
+    from hotline.users.service import ensure_first_admin
+
+    with sessions() as s, s.begin():
+        created = ensure_first_admin(s, settings.ensure_var_dir())
+    if created:
+        log.warning("首次启动：已创建管理员账号 admin，初始密码保存在 %s（登录后请用 hotline users 管理账号）"
+                    " (first start: admin account created, password in that file)", created)
     from hotline.cases.callbacks import callback_stage_policy
     from hotline.directory import work_calendar
     from hotline.notify.flows import role_numbers_from_env

@@ -29,7 +29,7 @@ USERS = {
     "disp1": dict(role="dispatcher", display_name="张伟"),
     "disp2": dict(role="dispatcher", display_name="赵强"),
     "sup1": dict(role="supervisor", display_name="刘值班"),
-    "admin": dict(role="admin", display_name="管理员"),
+    "admin1": dict(role="admin", display_name="管理员"),
     "hs": dict(role="district_officer", district_code="150402", display_name="红山区办"),
     "ss": dict(role="district_officer", district_code="150404", display_name="松山区办"),
     "water": dict(role="department_officer", department_code="util-water", display_name="供水公司"),

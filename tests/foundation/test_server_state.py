@@ -46,3 +46,35 @@ def test_scheduler_and_sms_gateway_are_configured(tmp_path, monkeypatch):
         build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0, sms_gateway="twilio"))
     with pytest.raises(StartupError, match="NOTIFY_ROLE_NUMBERS"):
         build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0, notify_role_numbers="nobody=1"))
+
+
+def test_first_start_creates_an_admin_whose_password_is_only_in_a_private_file(tmp_path):
+    import stat
+
+    state = build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0, session_secret="x" * 40))
+    secret_file = tmp_path / "initial_admin_password"
+    password = secret_file.read_text().strip()
+    assert len(password) >= 12 and stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    with TestClient(create_app(state)) as client:
+        assert client.post("/api/session", json={"username": "admin", "password": "wrong-password"}).status_code == 401
+        me = client.post("/api/session", json={"username": "admin", "password": password})
+        assert me.status_code == 200 and me.json()["role"] == "admin"
+    state.engine.dispose()
+    # a restart changes nothing: same single account, same password file
+    state = build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0, session_secret="x" * 40))
+    from sqlalchemy import select
+
+    from hotline.users.models import User
+
+    with state.sessions() as s:
+        assert s.scalars(select(User.username)).all() == ["admin"]
+    assert secret_file.read_text().strip() == password
+    state.engine.dispose()
+
+
+def test_no_admin_is_created_when_users_exist(tmp_path, db_session):
+    from hotline.users.service import create_user, ensure_first_admin
+
+    create_user(db_session, username="agent7", password="agent7-password", role="agent")
+    assert ensure_first_admin(db_session, tmp_path) is None
+    assert not (tmp_path / "initial_admin_password").exists()

@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import itertools
 import logging
+import operator
 import random
 import time
 import uuid
@@ -69,6 +70,8 @@ IDEMPOTENT_ACTIONS = frozenset(
 NEVER_REPLAY = frozenset({"originate", "redirect", "blindtransfer", "atxfer", "hangup"})
 
 _LIST_END = {"complete", "cancelled"}
+_first = operator.itemgetter(0)
+_headers_of = operator.attrgetter("headers")
 #: Bytes handed to the parser per read. A read's messages stay alive until the
 #: dispatcher has run their handlers; much more than ~32 KiB (a few dozen events)
 #: and the cyclic GC's young-generation passes start scanning them (measured: 64 KiB
@@ -588,6 +591,15 @@ class AmiClient:
             banner.set_result(self._parser.banner or "")  # type: ignore[union-attr]
         pending = self._pending
         stats = self.stats
+        if not pending:
+            # the common case: a read of plain events and no action waiting for any of them,
+            # checked with C-level iteration only
+            try:
+                if list(map(_first, map(_first, map(_headers_of, msgs)))).count("Event") == len(msgs):
+                    stats["events"] += len(msgs)
+                    return msgs
+            except IndexError:  # a message without headers: the loop below handles it
+                pass
         batch: list[Message] = []
         append = batch.append
         events = 0
@@ -635,7 +647,8 @@ class AmiClient:
                 if version != self._handlers_version:  # on()/off() since the look-ups were cached
                     cache.clear()
                     version = self._handlers_version
-                name = msg.name
+                headers = msg.headers
+                name = headers[0][1] if headers else ""  # msg.name without the property call
                 handlers = cache.get(name)
                 if handlers is None:
                     handlers = cache[name] = (*self._handlers.get(name.lower(), ()), *self._catch_all)

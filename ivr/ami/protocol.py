@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 END_COMMAND = "--END COMMAND--"
+_END_COMMAND_B = END_COMMAND.encode()
 #: Asterisk's reader keeps 1024 bytes per action line (``char inbuf[1025]``) ...
 SERVER_MAX_LINE = 1024
 #: ... and at most 128 header lines per action (``AST_MAX_MANHEADERS``).
@@ -61,6 +62,35 @@ _first = operator.itemgetter(0)
 #: whitespace). Bounded: names come from the wire.
 _KNOWN_KEYS: set[str] = set()
 _KNOWN_KEYS_MAX = 4096
+
+
+#: Bulk path (:meth:`AmiParser._bulk_run`): a message's "shape" is its header names, each
+#: prefixed with the NUL line marker and joined with ':' (a character no name contains);
+#: it maps to the tuple of names, shared by every message of that shape. Bounded (names
+#: come from the wire); filled from messages the exact per-line rule has accepted.
+_SHAPES: dict[str, tuple[str, ...]] = {}
+_SHAPES_MAX = 2048
+#: Shapes whose first name is ``Response`` in any case (a legacy ``Follows`` needs the line path).
+_RESPONSE_SHAPES: set[str] = set()
+_NAMES: dict[str, str] = {}  # one shared str object per header name
+_even = operator.itemgetter(slice(0, None, 2))
+_odd = operator.itemgetter(slice(1, None, 2))
+_REPEAT_SEP = itertools.repeat(": ")
+_REPEAT_EMPTY = itertools.repeat(())
+
+
+def _learn_shape(headers: list[tuple[str, str]]) -> None:
+    """Remember the shape of a message the exact per-line rule produced (:data:`_SHAPES`)."""
+    shape = ":".join(["\x00" + key for key, _ in headers])
+    if shape in _SHAPES or len(_SHAPES) >= _SHAPES_MAX or not headers:
+        return
+    for key, _ in headers:
+        if not key or ":" in key or "\x00" in key or key != key.strip():
+            return
+    names = tuple(_NAMES.setdefault(key, key) if len(_NAMES) < 4 * _SHAPES_MAX else key for key, _ in headers)
+    _SHAPES[shape] = names
+    if names[0].lower() == "response":
+        _RESPONSE_SHAPES.add(shape)
 
 
 def _learn_keys(headers: list[tuple[str, str]]) -> bool:
@@ -87,7 +117,8 @@ class AmiParser:
             raise ValueError("max_line and max_message must be positive")
         self.max_line = max_line
         self.max_message = max_message
-        self._fast_limit = min(max_line, max_message)
+        # the line path counts a message's bytes with the CRLF of its last line
+        self._fast_limit = min(max_line, max_message - 2)
         #: The banner line (``Asterisk Call Manager/9.0.0``) once received.
         self.banner: str | None = None
         #: Messages dropped because they broke a size limit.
@@ -132,14 +163,24 @@ class AmiParser:
         # (LF-only framing never has one, so it never rescans the buffer for it)
         last_block = mv.rfind(b"\r\n\r\n")
         while pos < n:
-            if pos <= last_block and not (
-                self._expect_banner or self._headers or self._follows or self._discarding or self._mid_line
-            ):
-                # fast path: whole CRLF-framed messages, one decode per message
-                new = self._fast_run(mv, pos, out)
-                if new != pos:
-                    pos = new
-                    continue
+            # (``_size``: skipped malformed lines of the message so far count towards its size)
+            clean = not (
+                self._expect_banner or self._headers or self._size or self._follows or self._discarding or self._mid_line
+            )
+            if clean:
+                if pos <= last_block:
+                    # fast paths: every complete message up to the last blank line at once,
+                    # then (what that refused) one message at a time
+                    new = self._bulk_run(mv, pos, last_block, out)
+                    if new == pos:
+                        new = self._fast_run(mv, pos, out)
+                    if new != pos:
+                        pos = new
+                        continue
+                elif n - pos <= self.max_line and _no_end(mv, pos):
+                    # the start of a message that the next read completes: leave it in the
+                    # buffer and take it whole then, instead of line by line now
+                    break
             # line by line: banner, legacy Follows, LF-only, odd or oversized input
             nl = mv.find(b"\n", pos)
             if nl < 0:
@@ -149,6 +190,114 @@ class AmiParser:
         del buf[:pos]
         self._check_partial()
         return out
+
+    def _bulk_run(self, mv: bytes, pos: int, last: int, out: list[Message]) -> int:
+        """Parse the complete messages in ``mv[pos:last + 4]`` in bulk; return where it stopped.
+
+        One decode for the run, then, with no per-line Python code: every CRLF becomes
+        ``": \\x00"`` (NUL marks a line start; the run has no NUL), the run is split into
+        messages at ``": \\x00: "`` (a blank line) and each message at ``": "``. The even
+        tokens are the header names, each with its NUL; joined with ':' they look up the
+        message's shape (:data:`_SHAPES`, learnt from messages the exact per-line rule
+        accepted), which gives the clean names; the odd tokens are the values.
+
+        Exactness: with a message's shape known, each even token is exactly NUL + a valid
+        name; if moreover every value pairs with a name and no value holds a NUL (checked by
+        totals below), every NUL, i.e. every line start, begins a name token, so every line
+        was exactly ``name: value`` with no further ``": "`` in it: the per-line rule's
+        result. Messages of unknown shape go through that rule (and teach their shape); a
+        run that fails a check goes message by message (:meth:`_bulk_slow`).
+        """
+        limit = self._fast_limit
+        if last - pos > limit:
+            # keep every message of the run within the size limits (longer: line path)
+            last = mv.rfind(b"\r\n\r\n", pos, pos + limit + 4)
+            if last < pos:
+                return pos
+        text = mv[pos : last + 4].decode("utf-8", "replace")
+        if "\x00" in text:  # the line marker
+            return pos
+        marked = "\x00" + text.replace("\r\n", ": \x00")
+        if "\n" in marked:  # a bare LF: the line path frames it
+            return pos
+        crlf = len(marked) - len(text) - 1
+        parts = marked.split(": \x00: ")
+        if parts.pop() != "\x00":  # not one blank line at the end (overlapping blank lines)
+            return pos
+        tokens = list(map(str.split, parts, _REPEAT_SEP))
+        shape_keys = list(map(":".join, map(_even, tokens)))
+        shapes = list(map(_SHAPES.get, shape_keys, _REPEAT_EMPTY))
+        headers = list(map(list, map(zip, shapes, map(_odd, tokens))))
+        nuls = crlf - len(parts)  # the NULs left in the parts: one per line
+        bad: list[int] = []
+        if () in shapes:  # unknown shapes: a value with ": ", a new name, a malformed line
+            find = shapes.index
+            i = find(())
+            try:
+                while True:
+                    bad.append(i)
+                    nuls -= parts[i].count("\x00")
+                    i = find((), i + 1)
+            except ValueError:
+                pass
+        # The other messages: every even token is NUL + a name (i.e. one NUL each), so a
+        # message has at most as many values as names and at least as many NULs as names;
+        # all three equal for each message iff the totals are (then the values hold no NUL).
+        if sum(map(len, headers)) == nuls and _RESPONSE_SHAPES.isdisjoint(shape_keys):
+            for i in bad:
+                part = parts[i]
+                found = _block_headers(part[1:].replace(": \x00", "\r\n")) if part[:1] == "\x00" else None
+                if found is None:
+                    break
+                _learn_shape(found)
+                headers[i] = found
+            else:
+                out += map(Message, filter(None, headers) if bad else headers)
+                return last + 4
+        return self._bulk_slow(mv, pos, last, parts, tokens, shapes, shape_keys, headers, out)
+
+    def _bulk_slow(
+        self,
+        mv: bytes,
+        pos: int,
+        last: int,
+        parts: list[str],
+        tokens: list[list[str]],
+        shapes: list[tuple[str, ...]],
+        shape_keys: list[str],
+        headers: list[list[tuple[str, str]]],
+        out: list[Message],
+    ) -> int:
+        """:meth:`_bulk_run` for a run that failed the bulk check, one message at a time.
+
+        A message whose own counts add up keeps its bulk result; any other is parsed by the
+        exact per-line rule from its text (and its shape learnt). At the first message
+        that needs the line path (malformed line, legacy Follows) it returns that
+        message's position.
+
+        A blank line is ``": \\x00: "`` after the replacement, but so is a line break followed
+        by a line starting with ``": "``; then the next part does not start with the NUL line
+        marker and this part is not a complete message: the line path takes it.
+        """
+        append = out.append
+        for i, part in enumerate(parts):
+            if i + 1 < len(parts) and parts[i + 1][:1] != "\x00":
+                found = None
+            elif (shape := shapes[i]) and len(tokens[i]) == 2 * len(shape) and part.count("\x00") == len(shape):
+                if shape_keys[i] not in _RESPONSE_SHAPES or tokens[i][1].strip().lower() != "follows":
+                    append(Message(headers[i]))
+                    continue
+                found = None
+            else:
+                found = _block_headers(part[1:].replace(": \x00", "\r\n"))
+            if found is None:  # the line path takes it from here
+                for _ in range(i):
+                    pos = mv.find(b"\r\n\r\n", pos) + 4
+                return pos
+            if found:
+                _learn_shape(found)
+                append(Message(found))
+        return last + 4
 
     def _fast_run(self, mv: bytes, pos: int, out: list[Message]) -> int:
         """Parse every complete plain message from ``pos``; return where it stopped.
@@ -203,7 +352,9 @@ class AmiParser:
     # -- internals --------------------------------------------------------------
     def _check_partial(self) -> None:
         """Keep an unterminated line from growing without bound."""
-        if len(self._buf) > self.max_line:
+        size = len(self._buf)
+        # a trailing CR may be the first half of the line's CRLF: not part of the line
+        if size > self.max_line and (size > self.max_line + 1 or not self._buf.endswith(b"\r")):
             if not self._discarding:
                 self._drop(f"line longer than {self.max_line} bytes")
             # keep a trailing CR so that a following LF is not misread
@@ -255,7 +406,7 @@ class AmiParser:
             if self._headers:
                 out.append(Message(self._headers))
                 self._headers = []
-                self._size = 0
+            self._size = 0  # (also after a block of malformed lines only)
             return
 
         self._size += len(raw) + 2
@@ -363,23 +514,42 @@ def encode_action(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
-def _careful_block(text: str, lines: list[str], out: list[Message]) -> bool:
-    """A complete block the bulk check refused, line by line; False = use the line path."""
-    if text.count("\n") != len(lines) - 1:
-        return False  # a bare LF inside: let the line path frame it
+def _block_headers(text: str) -> list[tuple[str, str]] | None:
+    """The headers of one complete CRLF block (no bare LF) by the exact per-line rule.
+
+    ``[]`` for blank lines only; ``None`` when the line path must take the block
+    (a malformed line, to be counted and logged, or a legacy ``Response: Follows``).
+    """
     headers: list[tuple[str, str]] = []
     append = headers.append
-    for ln in lines:
+    for ln in text.split("\r\n"):
         if not ln:
             continue  # extra blank lines before the message
         key, sep, value = ln.partition(":")
         if not sep or not key or key != key.strip():
-            return False  # the line path counts and logs the malformed line
+            return None  # the line path counts and logs the malformed line
         append((key, value[1:] if value[:1] == " " else value))
-    if not headers:
-        return True
-    first_key, first_value = headers[0]
-    if first_key.lower() == "response" and first_value.strip().lower() == "follows":
+    if headers:
+        first_key, first_value = headers[0]
+        if first_key.lower() == "response" and first_value.strip().lower() == "follows":
+            return None
+    return headers
+
+
+def _careful_block(text: str, lines: list[str], out: list[Message]) -> bool:
+    """A complete block the bulk check refused, line by line; False = use the line path."""
+    if text.count("\n") != len(lines) - 1:
+        return False  # a bare LF inside: let the line path frame it
+    headers = _block_headers(text)
+    if headers is None:
         return False
-    out.append(Message(headers))
+    if headers:
+        _learn_shape(headers)
+        out.append(Message(headers))
     return True
+
+
+def _no_end(mv: bytes, pos: int) -> bool:
+    """True if the line path would complete nothing in ``mv[pos:]`` (from a clean state):
+    no blank line (CRLF or bare LF) and no legacy ``--END COMMAND--``."""
+    return mv.find(b"\n\n", pos) < 0 and mv.find(b"\n\r\n", pos) < 0 and mv.find(_END_COMMAND_B, pos) < 0

@@ -100,6 +100,186 @@ def test_random_lines_match_line_path(lines):
     assert whole(data, **kw) == byte_by_byte(data, **kw)
 
 
+# -- bulk path: whole runs of messages per read (shapes learnt from the exact rule) ----------
+import random
+
+
+def chunked(data: bytes, sizes, **kw) -> tuple[list, int, int, bool]:
+    p = AmiParser(**kw)
+    out, pos, i = [], 0, 0
+    while pos < len(data):
+        step = sizes[i % len(sizes)]
+        out += p.feed(data[pos : pos + step])
+        pos += step
+        i += 1
+    return [m.headers for m in out], p.malformed_lines, p.dropped, p.pending
+
+
+def twice(data: bytes, **kw) -> tuple[list, int, int]:
+    """Feed ``data`` to a fresh parser once to learn its shapes, then return the second pass:
+    the bulk path with every shape known."""
+    whole(data, **kw)
+    return whole(data, **kw)
+
+
+@pytest.fixture
+def no_shapes(monkeypatch):
+    """An empty shape cache (it is process-wide and fills up as tests run)."""
+    monkeypatch.setattr(protocol, "_SHAPES", {})
+    monkeypatch.setattr(protocol, "_RESPONSE_SHAPES", set())
+
+
+@pytest.mark.parametrize("path", AMI_FIXTURES, ids=[p.name for p in AMI_FIXTURES])
+def test_fixture_random_chunkings_match_line_path(path):
+    data = path.read_bytes()
+    ref = byte_by_byte(data)
+    rng = random.Random(path.name)
+    for sizes in ([len(data)], [1 << 15], [4096, 17], [rng.randrange(1, 3000) for _ in range(50)], [rng.randrange(1, 200) for _ in range(50)]):
+        headers, malformed, dropped, pending = chunked(data, sizes)
+        assert (headers, malformed, dropped) == ref
+        assert not pending
+
+
+def test_fixture_stream_with_cold_and_warm_shape_cache(no_shapes):
+    data = b"".join(p.read_bytes() for p in AMI_FIXTURES)
+    ref = byte_by_byte(data)
+    assert whole(data) == ref  # cold: unknown shapes go through the exact rule (and teach it)
+    assert protocol._SHAPES
+    assert whole(data) == ref  # warm
+    assert chunked(data, [1 << 15])[:3] == ref
+
+
+def test_bulk_path_takes_known_shapes_without_the_per_line_rule(monkeypatch):
+    events = b"".join(
+        f"Event: Newexten\r\nPrivilege: dialplan,all\r\nChannel: SIP/100-{i:08x}\r\nExtension: 12319\r\n"
+        f"Application: Playback\r\nAppData: hotline/welcome\r\nUniqueid: 1.{i}\r\n\r\n".encode()
+        for i in range(200)
+    )
+    ref = byte_by_byte(events, expect_banner=False)
+    whole(events, expect_banner=False)  # learn the shape
+    calls = []
+    monkeypatch.setattr(protocol, "_block_headers", lambda text: calls.append(text))
+    monkeypatch.setattr(AmiParser, "_line", lambda self, raw, out: calls.append(raw))
+    assert chunked(events, [4096], expect_banner=False)[:3] == ref
+    assert calls == []
+
+
+def test_shape_cache_bound(monkeypatch):
+    data = b"".join(b + b"\r\n" for b in EDGE_BLOCKS)
+    ref = byte_by_byte(data, expect_banner=False)
+    monkeypatch.setattr(protocol, "_SHAPES", {})
+    monkeypatch.setattr(protocol, "_SHAPES_MAX", 0)
+    assert twice(data, expect_banner=False) == ref
+    assert protocol._SHAPES == {}
+
+
+# Blocks that a naive bulk split would get wrong, each after its shape is known.
+BULK_TRAPS = [
+    # a line without ": " and a value with two: the counts add up, the alignment does not
+    (b"Event: A\r\nChannel: x\r\nUniqueid: 5\r\n", b"Event: A\r\nChannel\r\nUniqueid: 5: 6\r\n"),
+    (b"Event: A\r\nK: v\r\nL: w\r\n", b"Event: A\r\nK: v: L\r\nw\r\n"),
+    (b"Event: A\r\nK: v\r\nL: w\r\n", b"Event: A\r\nK:v\r\nL: w: x\r\n"),
+    # a line starting with ': ' looks like a blank line once CRLF is replaced
+    (b"Event: A\r\nK: v\r\n", b"Event: A\r\nK: v\r\n: x\r\n"),
+    (b"Event: A\r\nK: v\r\n", b"Event: A\r\n: K: v\r\n"),
+    # bare LF and lone CR (a bare LF after ': ' ends a line for the line path)
+    (b"Event: A\r\nK: a\r\nL: v\r\nKa: b\r\n", b"Event: A\r\nK: a: \nL: v\r\nKa\rb\r\n"),
+    (b"Event: A\r\nK: v\r\n", b"Event: A\r\nK: v\nK: w\r\n"),
+    (b"Event: A\r\nK: v\r\n", b"Event: A\r\nK: v\rK: w\r\n"),
+    # NUL (the line marker) in a value or a name
+    (b"Event: A\r\nK: v\r\n", b"Event: A\r\nK: \x00v\r\n"),
+    (b"Event: A\r\nK: v\r\nL: w\r\n", b"Event: A\r\nK: v\x00: \x00L: w\r\n"),
+    # names of a known shape with a different case or surrounding space
+    (b"Event: A\r\nK: v\r\n", b"event: A\r\nK : v\r\n"),
+    # empty values, a value that is only ': ', an empty key
+    (b"Event: A\r\nK: v\r\n", b"Event: A\r\nK: \r\n"),
+    (b"Event: A\r\nK: v\r\n", b"Event: A\r\nK: : \r\n"),
+    (b"Event: A\r\nK: v\r\n", b"Event: A\r\n: \r\n"),
+    # legacy Follows after plain events of the same shape
+    (b"Response: Success\r\nActionID: 1\r\n", b"Response: Follows\r\nActionID: 1\r\nout: line\r\n--END COMMAND--\r\n"),
+    (b"Response: Success\r\nActionID: 1\r\n", b"RESPONSE:  follows \r\nActionID: 1\r\n--END COMMAND--\r\n"),
+    # extra blank lines between messages
+    (b"Event: A\r\nK: v\r\n", b"\r\n\r\nEvent: A\r\nK: v\r\n"),
+    (b"Event: A\r\nK: v\r\n", b"\r\nEvent: A\r\nK: v\r\n"),
+]
+
+
+@pytest.mark.parametrize("i", range(len(BULK_TRAPS)))
+def test_bulk_traps_match_line_path(i):
+    teach, trap = BULK_TRAPS[i]
+    plain = b"Event: Plain\r\nK: v\r\n\r\n"
+    data = teach + b"\r\n" + plain * 3 + trap + b"\r\n" + plain * 3 + teach + b"\r\n"
+    ref = byte_by_byte(data, expect_banner=False)
+    assert twice(data, expect_banner=False) == ref
+    for sizes in ([7], [64, 3], [len(teach) + 2]):
+        assert chunked(data, sizes, expect_banner=False)[:3] == ref
+
+
+def test_message_size_limit_counts_the_last_line_break():
+    # the line path counts every line with its CRLF: a 99-byte message body is 101 bytes
+    for size in (97, 98, 99, 100, 101):
+        body = b"Event: A\r\nK: " + b"x" * (size - 13)
+        data = body + b"\r\n\r\nEvent: B\r\nK: v\r\n\r\n"
+        kw = dict(max_message=100, expect_banner=False)
+        assert whole(data, **kw) == byte_by_byte(data, **kw)
+        assert twice(data, **kw) == byte_by_byte(data, **kw)
+
+
+def test_run_longer_than_the_limits_is_taken_in_pieces():
+    msgs = b"".join(f"Event: E{i}\r\nK: {'v' * (i % 40)}\r\n\r\n".encode() for i in range(300))
+    for kw in (dict(max_line=100, max_message=120), dict(max_line=1000, max_message=60), dict(max_line=30)):
+        kw["expect_banner"] = False
+        assert twice(msgs, **kw) == byte_by_byte(msgs, **kw)
+        assert chunked(msgs, [5000], **kw)[:3] == byte_by_byte(msgs, **kw)
+
+
+@pytest.mark.parametrize("cut", range(1, 12))
+def test_utf8_name_split_across_reads_in_a_run(cut):
+    name = "张三".encode()
+    msg = b"Event: Newchannel\r\nCallerIDName: " + name + b"\r\n\r\n"
+    data = b"Event: A\r\nK: v\r\n\r\n" + msg + msg
+    at = len(b"Event: A\r\nK: v\r\n\r\n") + len(b"Event: Newchannel\r\nCallerIDName: ") + cut % 7
+    p = AmiParser(expect_banner=False)
+    out = p.feed(data[:at]) + p.feed(data[at:])
+    assert [m.get("CallerIDName") for m in out] == [None, "张三", "张三"]
+
+
+def test_partial_message_waits_in_the_buffer():
+    p = AmiParser(expect_banner=False)
+    assert [m.name for m in p.feed(b"Event: A\r\nK: v\r\n\r\nEvent: B\r\nK: ")] == ["A"]
+    assert p.pending
+    assert [m.headers for m in p.feed(b"w\r\n\r\n")] == [[("Event", "B"), ("K", "w")]]
+    assert not p.pending
+
+
+def test_legacy_follows_end_marker_without_blank_line_is_not_held_back():
+    # Follows ends at --END COMMAND--; the blank line after it may come in a later read
+    p = AmiParser(expect_banner=False)
+    first = p.feed(b"Event: A\r\nK: v\r\n\r\nResponse: Follows\r\nActionID: 9\r\nline\r\n--END COMMAND--\r\n")
+    assert [m.name for m in first] == ["A", "Follows"]
+    assert first[1].getall("Output") == ["line"]
+
+
+_BULK_LINE = st.one_of(
+    st.sampled_from(
+        [b"Event: A", b"Event: B", b"K: v", b"K: x: y", b"K:v", b"K:", b"K: ", b": v", b": ", b"Channel", b"",
+         b"K: a\nb", b"K: a\rb", b"K: \x00", b"Response: Follows", b"response: success", b"--END COMMAND--",
+         b"\xe5\xbc\xa0: \xe4\xb8\x89", b"K: \xff", b" K: v", b"K : v"]
+    ),
+    st.builds(lambda k, v: k + b": " + v, st.sampled_from([b"K", b"L", b"Event", b"A:b"]), st.binary(max_size=6)),
+)
+
+
+@given(st.lists(st.lists(_BULK_LINE, min_size=1, max_size=6), max_size=12), st.integers(1, 64))
+@settings(max_examples=300, deadline=None, database=None)
+def test_random_runs_match_line_path(blocks, step):
+    data = b"".join(b"\r\n".join(lines) + b"\r\n\r\n" for lines in blocks)
+    kw = dict(max_line=64, max_message=512, expect_banner=False)
+    ref = byte_by_byte(data, **kw)
+    assert twice(data, **kw) == ref
+    assert chunked(data, [step, 97], **kw)[:3] == ref
+
+
 # -- client: batched routing and dispatch ---------------------------------------------
 async def _server(events: bytes):
     """Banner, accept the login, then send ``events`` in one write."""

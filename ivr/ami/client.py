@@ -571,7 +571,9 @@ class AmiClient:
                         put(batch)
                         # let the dispatcher run: a reader that never suspends (data always
                         # buffered) would otherwise pile up every event in memory
+                        batch = None
                         await asyncio.sleep(0)
+                    msgs = batch = None  # handled: free them before the next read reuses the memory
                 if self._banner is not None and not self._banner.done() and parser.banner:
                     self._banner.set_result(parser.banner)
         except asyncio.CancelledError:
@@ -664,6 +666,9 @@ class AmiClient:
                     except Exception:
                         stats["handler_errors"] += 1
                         log.exception("AMI: event handler %r failed on %s", handler, msg.name)
+            # free this read's messages now, not when the next batch replaces them: the
+            # reader's next parse then reuses their (cache-hot) memory
+            batch = msg = headers = result = None
 
     async def _keepalive(self) -> None:
         assert self.ping_interval

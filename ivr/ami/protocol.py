@@ -126,7 +126,7 @@ class AmiParser:
         #: Non-blank lines that were not ``Key: value`` and were skipped.
         self.malformed_lines = 0
         self._expect_banner = expect_banner
-        self._buf = bytearray()
+        self._buf = b""
         self._headers: list[tuple[str, str]] = []
         self._size = 0
         self._follows = False  # inside a legacy Response: Follows body
@@ -152,9 +152,8 @@ class AmiParser:
         """Add bytes from the socket and return every message now complete."""
         if not data:
             return []
-        buf = self._buf
-        buf += data
-        mv = bytes(buf)
+        # one copy: the unparsed rest of the last read (usually a partial message) + data
+        mv = self._buf + data if self._buf else bytes(data)
         out: list[Message] = []
         pos = 0
         n = len(mv)
@@ -187,7 +186,7 @@ class AmiParser:
                 break
             line(mv[pos:nl], out)
             pos = nl + 1
-        del buf[:pos]
+        self._buf = mv[pos:] if pos else mv
         self._check_partial()
         return out
 
@@ -243,7 +242,9 @@ class AmiParser:
         # The other messages: every even token is NUL + a name (i.e. one NUL each), so a
         # message has at most as many values as names and at least as many NULs as names;
         # all three equal for each message iff the totals are (then the values hold no NUL).
-        if sum(map(len, headers)) == nuls and _RESPONSE_SHAPES.isdisjoint(shape_keys):
+        if sum(map(len, headers)) == nuls and (
+            _RESPONSE_SHAPES.isdisjoint(shape_keys) or not _any_follows(shape_keys, tokens)
+        ):
             for i in bad:
                 part = parts[i]
                 found = _block_headers(part[1:].replace(": \x00", "\r\n")) if part[:1] == "\x00" else None
@@ -343,7 +344,7 @@ class AmiParser:
         """Forget all state (for a new connection)."""
         self.banner = None
         self._expect_banner = True
-        self._buf.clear()
+        self._buf = b""
         self._headers = []
         self._size = 0
         self._follows = self._follows_body = False
@@ -358,7 +359,7 @@ class AmiParser:
             if not self._discarding:
                 self._drop(f"line longer than {self.max_line} bytes")
             # keep a trailing CR so that a following LF is not misread
-            self._buf.clear()
+            self._buf = b""
             self._mid_line = True
 
     def _drop(self, why: str) -> None:
@@ -512,6 +513,15 @@ def encode_action(
     if len(lines) > SERVER_MAX_HEADERS:
         raise ProtocolError(f"too many header lines ({len(lines)} > {SERVER_MAX_HEADERS})")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def _any_follows(shape_keys: list[str], tokens: list[list[str]]) -> bool:
+    """True if a message of a known ``Response`` shape is a legacy ``Response: Follows``."""
+    responses = _RESPONSE_SHAPES
+    for i, key in enumerate(shape_keys):
+        if key in responses and len(tokens[i]) > 1 and tokens[i][1].strip().lower() == "follows":
+            return True
+    return False
 
 
 def _block_headers(text: str) -> list[tuple[str, str]] | None:

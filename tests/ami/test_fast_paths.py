@@ -168,6 +168,7 @@ def test_shape_cache_bound(monkeypatch):
     data = b"".join(b + b"\r\n" for b in EDGE_BLOCKS)
     ref = byte_by_byte(data, expect_banner=False)
     monkeypatch.setattr(protocol, "_SHAPES", {})
+    monkeypatch.setattr(protocol, "_RESPONSE_SHAPES", set())
     monkeypatch.setattr(protocol, "_SHAPES_MAX", 0)
     assert twice(data, expect_banner=False) == ref
     assert protocol._SHAPES == {}
@@ -242,6 +243,25 @@ def test_utf8_name_split_across_reads_in_a_run(cut):
     p = AmiParser(expect_banner=False)
     out = p.feed(data[:at]) + p.feed(data[at:])
     assert [m.get("CallerIDName") for m in out] == [None, "张三", "张三"]
+
+
+def test_lf_only_stream_with_a_warm_cache_and_small_reads():
+    crlf = b"".join(p.read_bytes() for p in AMI_FIXTURES[:3])
+    lf = crlf.replace(b"\r\n", b"\n")
+    whole(crlf)  # shapes known: LF-only framing must still take the line path
+    ref = byte_by_byte(lf)
+    assert whole(lf) == ref
+    assert chunked(lf, [1000, 7])[:3] == ref
+    assert [h for h in ref[0]] == byte_by_byte(crlf)[0]
+
+
+def test_many_responses_in_a_run_and_a_follows_among_them():
+    ok = b"".join(f"Response: Success\r\nActionID: {i}\r\nPing: Pong\r\n\r\n".encode() for i in range(50))
+    follows = b"Response: Follows\r\nActionID: 7\r\nPing: Pong\r\n--END COMMAND--\r\n\r\n"
+    for data in (ok, ok + follows + ok, follows + ok):
+        ref = byte_by_byte(data, expect_banner=False)
+        assert twice(data, expect_banner=False) == ref
+        assert chunked(data, [300], expect_banner=False)[:3] == ref
 
 
 def test_partial_message_waits_in_the_buffer():

@@ -78,7 +78,10 @@ _headers_of = operator.attrgetter("headers")
 #: reads cost about a third more CPU per event than 32 KiB; 16 KiB is no better).
 _READ_SIZE = 32 * 1024
 #: StreamReader buffer limit; it pauses the socket beyond twice this (memory stays bounded).
-_STREAM_LIMIT = 256 * 1024
+#: Kept small: the transport appends each recv (up to 256 KiB) to that buffer and every
+#: read takes 32 KiB off its front, so a buffer allowed to fill up to 512 KiB is copied
+#: into fresh memory again and again (measured: ~0.3 µs/event more at 256 KiB than 64 KiB).
+_STREAM_LIMIT = 64 * 1024
 
 
 @dataclass(slots=True)

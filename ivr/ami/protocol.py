@@ -82,7 +82,6 @@ _RESPONSE_SHAPES: set[str] = set()
 _NAMES: dict[str, str] = {}  # one shared str object per header name
 _even = operator.itemgetter(slice(0, None, 2))
 _odd = operator.itemgetter(slice(1, None, 2))
-_REPEAT_SEP = itertools.repeat(": ")
 _REPEAT_EMPTY = itertools.repeat(())
 
 
@@ -230,7 +229,7 @@ class AmiParser:
         parts = marked.split(": \x00: ")
         if parts.pop() != "\x00":  # not one blank line at the end (overlapping blank lines)
             return pos
-        tokens = list(map(str.split, parts, _REPEAT_SEP))
+        tokens = list(map(str.split, parts, _SEP))
         shape_keys = list(map(":".join, map(_even, tokens)))
         shapes = list(map(_SHAPES.get, shape_keys, _REPEAT_EMPTY))
         headers = list(map(list, map(zip, shapes, map(_odd, tokens))))

@@ -94,9 +94,9 @@ def _learn_shape(headers: list[tuple[str, str]]) -> None:
         if not key or ":" in key or "\x00" in key or key != key.strip():
             return
     names = tuple(_NAMES.setdefault(key, key) if len(_NAMES) < 4 * _SHAPES_MAX else key for key, _ in headers)
-    _SHAPES[shape] = names
     if names[0].lower() == "response":
-        _RESPONSE_SHAPES.add(shape)
+        _RESPONSE_SHAPES.add(shape)  # first: a parser in another thread may see the shape at once
+    _SHAPES[shape] = names
 
 
 def _learn_keys(headers: list[tuple[str, str]]) -> bool:

@@ -140,6 +140,7 @@ class AmiParser:
         self._discarding = False  # skipping an oversized message until resync
         self._discard_follows = False  # ... and that message was a legacy Follows body
         self._mid_line = False  # bytes of an overlong line were thrown away
+        self._bulk_ok = True  # set by _bulk_run: False when it refused or stopped early
 
     # -- public ---------------------------------------------------------------
     @property
@@ -167,6 +168,7 @@ class AmiParser:
         # start of the last CRLF blank line: past it no whole message can be taken in one go
         # (LF-only framing never has one, so it never rescans the buffer for it)
         last_block = mv.rfind(b"\r\n\r\n")
+        bulk = True
         while pos < n:
             # (``_size``: skipped malformed lines of the message so far count towards its size)
             clean = not (
@@ -176,7 +178,13 @@ class AmiParser:
                 if pos <= last_block:
                     # fast paths: every complete message up to the last blank line at once,
                     # then (what that refused) one message at a time
-                    new = self._bulk_run(mv, pos, last_block, out)
+                    new = pos
+                    if bulk:
+                        self._bulk_ok = True
+                        new = self._bulk_run(mv, pos, last_block, out)
+                        # refused or stopped early: the rest of this read goes message by
+                        # message (no rescan of the run after every odd message)
+                        bulk = self._bulk_ok
                     if new == pos:
                         new = self._fast_run(mv, pos, out)
                     if new != pos:
@@ -218,16 +226,20 @@ class AmiParser:
             # keep every message of the run within the size limits (longer: line path)
             last = mv.rfind(b"\r\n\r\n", pos, pos + limit + 4)
             if last < pos:
+                self._bulk_ok = False
                 return pos
         text = mv[pos : last + 4].decode("utf-8", "replace")
         if "\x00" in text:  # the line marker
+            self._bulk_ok = False
             return pos
         marked = "\x00" + text.replace("\r\n", ": \x00")
         if "\n" in marked:  # a bare LF: the line path frames it
+            self._bulk_ok = False
             return pos
         crlf = len(marked) - len(text) - 1
         parts = marked.split(": \x00: ")
         if parts.pop() != "\x00":  # not one blank line at the end (overlapping blank lines)
+            self._bulk_ok = False
             return pos
         tokens = list(map(str.split, parts, _SEP))
         shape_keys = list(map(":".join, map(_even, tokens)))
@@ -300,6 +312,7 @@ class AmiParser:
             if found is None:  # the line path takes it from here
                 for _ in range(i):
                     pos = mv.find(b"\r\n\r\n", pos) + 4
+                self._bulk_ok = False
                 return pos
             if found:
                 _learn_shape(found)

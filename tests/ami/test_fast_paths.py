@@ -264,6 +264,24 @@ def test_many_responses_in_a_run_and_a_follows_among_them():
         assert chunked(data, [300], expect_banner=False)[:3] == ref
 
 
+def test_bulk_path_gives_up_for_the_rest_of_a_read_after_an_odd_message(monkeypatch):
+    # a message the line path must take (here: a malformed line) stops the bulk run; retrying the
+    # bulk path after each such message would rescan the rest of the read again and again
+    msg = b"Event: Newexten\r\nChannel: SIP/1\r\njunk\r\nExten: 1\r\n\r\n"
+    data = msg * 200
+    ref = byte_by_byte(data, expect_banner=False)
+    calls = []
+    bulk_run = AmiParser._bulk_run
+
+    def counting(self, *args):
+        calls.append(1)
+        return bulk_run(self, *args)
+
+    monkeypatch.setattr(AmiParser, "_bulk_run", counting)
+    assert whole(data, expect_banner=False) == ref
+    assert len(calls) == 1
+
+
 def test_partial_message_waits_in_the_buffer():
     p = AmiParser(expect_banner=False)
     assert [m.name for m in p.feed(b"Event: A\r\nK: v\r\n\r\nEvent: B\r\nK: ")] == ["A"]

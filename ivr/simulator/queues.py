@@ -21,6 +21,32 @@ log = logging.getLogger(__name__)
 
 NOT_INUSE, INUSE, RINGING = 1, 2, 6
 
+_EMPTY_OPTIONS = frozenset({"paused", "penalty", "inuse", "ringing", "invalid", "wrapup", "unavailable", "unknown"})
+
+
+def empty_conditions(value: str | None, *, joinempty: bool) -> frozenset[str]:
+    """The member conditions that count as "nobody there" for ``joinempty`` / ``leavewhenempty``.
+
+    As app_queue's ``parse_empty_options``: a comma list of conditions, ``loose``, ``strict``, or
+    the legacy booleans (``joinempty = yes`` and ``leavewhenempty = no`` check nothing; the
+    opposite values mean ``penalty,invalid,paused``).
+    """
+    legacy = frozenset({"penalty", "invalid", "paused"})
+    out: set[str] = set()
+    for option in (value or "").split(","):
+        option = option.strip().lower()
+        if option in _EMPTY_OPTIONS:
+            out.add(option)
+        elif option == "loose":
+            out = {"penalty", "invalid"}
+        elif option == "strict":
+            out = {"penalty", "invalid", "paused", "unavailable"}
+        elif option in ("no", "false", "off", "0"):
+            out = set(legacy) if joinempty else set()
+        elif option in ("yes", "true", "on", "1"):
+            out = set() if joinempty else set(legacy)
+    return frozenset(out)
+
 
 @dataclass(eq=False)
 class Member:
@@ -178,6 +204,9 @@ class QueueManager:
         if q is None:
             pbx.set_var(chan, "QUEUESTATUS", "JOINUNAVAIL")
             return 0
+        if self.is_empty(q, "joinempty"):
+            pbx.set_var(chan, "QUEUESTATUS", "JOINEMPTY")  # refused before joining: no QueueCallerJoin
+            return 0
         joined = pbx.clock.now()
         entry = QueueEntry(chan, joined, len(q.entries) + 1)
         q.entries.append(entry)
@@ -190,6 +219,10 @@ class QueueManager:
                 if deadline is not None and loop.time() >= deadline:
                     self._leave(q, entry, moh=True)
                     pbx.set_var(chan, "QUEUESTATUS", "TIMEOUT")
+                    return 0
+                if self.is_empty(q, "leavewhenempty"):
+                    self._leave(q, entry, moh=True)
+                    pbx.set_var(chan, "QUEUESTATUS", "LEAVEEMPTY")
                     return 0
                 connected = await self._try_members(it, q, entry, deadline)
                 if connected is not None:
@@ -309,6 +342,26 @@ class QueueManager:
         _outgoing_line(pbx, callee, "AppQueue", "s")
         pbx.chan_event("NewConnectedLine", callee)
         return winner[0], winner[1], int(ring_secs)
+
+    def is_empty(self, q: Queue, option: str) -> bool:
+        """True when no member is available under the queue's ``joinempty``/``leavewhenempty``
+        conditions (app_queue's ``get_member_status``: no members at all also counts as empty)."""
+        conditions = empty_conditions(q.conf.options.get(option), joinempty=option == "joinempty")
+        if not conditions:
+            return False
+        now = self.pbx.clock.now()
+        for m in q.members:
+            if m.status == INUSE and "inuse" in conditions:
+                continue
+            if m.status == RINGING and "ringing" in conditions:
+                continue
+            if m.paused and "paused" in conditions:
+                continue
+            wrapup = self._wrapup(q, m)
+            if "wrapup" in conditions and m.last_call and wrapup and now - wrapup < m.last_call:
+                continue
+            return False
+        return True
 
     @staticmethod
     def _wrapup(q: Queue, m: Member) -> float:

@@ -50,8 +50,16 @@ class Backend:
         return {"caller_lookup": caller_lookup, "business_hours": business_hours, "ticket_status": ticket_status}
 
 
+def seat_silent_agents(sim) -> None:
+    """One logged-in seat per queue that never picks up: callers wait in the queue (an empty queue
+    refuses them with JOINEMPTY, as ``joinempty`` in the rendered queues.conf says)."""
+    for queue, seat in (("agents", "agent-1001"), ("mongolian", "agent-2001")):
+        sim.queues.add(queue, f"PJSIP/{seat}", 0, False, seat, "")
+        sim.add_endpoint(seat, Endpoint("noanswer"))
+
+
 async def run_call(flow, tmp_path: Path, script: CallerScript, backend: Backend,
-                   endpoints: dict[str, Endpoint] | None = None):
+                   endpoints: dict[str, Endpoint] | None = None, *, seat_agents: bool = True):
     agi = FastAgiServer("127.0.0.1", 0, backend.routes())
     await agi.start()
     try:
@@ -64,6 +72,8 @@ async def run_call(flow, tmp_path: Path, script: CallerScript, backend: Backend,
                                 queues=(out / "queues.conf").read_text(encoding="utf-8"),
                                 speed=SPEED, inbound_context="hl12319-entry") as sim:
             sim.pbx.listeners.append(lambda cls, msg: tracker.feed(msg))
+            if seat_agents:
+                seat_silent_agents(sim)
             for name, ep in (endpoints or {}).items():
                 sim.add_endpoint(name, ep)
             call = await sim.place_call(caller="13904760000", dialed="12319", script=script)
@@ -221,6 +231,7 @@ async def _call_without_agi(flow, tmp_path: Path, script: CallerScript):
                             queues=(out / "queues.conf").read_text(encoding="utf-8"),
                             speed=SPEED, inbound_context="hl12319-entry") as sim:
         sim.pbx.listeners.append(lambda cls, msg: tracker.feed(msg))
+        seat_silent_agents(sim)
         call = await sim.place_call(script=script)
         await call.wait_ended(timeout=60)
     return ended[0].snapshot
@@ -254,3 +265,11 @@ async def test_agi_down_closed_by_the_static_schedule(make_rules, tmp_path):
     assert snap.variables["HOTLINE_HOURS_SOURCE"] == "schedule"
     assert path_of(snap)[-1] == ("hl12319-message", "enter", "after_hours")
     assert snap.disposition is Disposition.VOICEMAIL
+
+
+async def test_nobody_logged_in_the_agent_queue_refuses_at_once_and_takes_a_message(flow, tmp_path):
+    script = CallerScript().wait(3).press("0").wait(40).hangup()
+    snap = await run_call(flow, tmp_path, script, Backend(), seat_agents=False)
+    assert path_of(snap)[-2:] == [("hl12319-queue", "enter", "agents"), ("hl12319-message", "enter", "queue_unavailable")]
+    assert snap.variables["HOTLINE_QUEUE_STATUS"] == "JOINEMPTY"
+    assert snap.queue in ("", None)                                  # never joined: no QueueCallerJoin

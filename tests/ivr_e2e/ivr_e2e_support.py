@@ -90,7 +90,10 @@ def make_running(db_factory, tmp_path, shipped_rules):
     """``async with running(open_now=True, agents=AGENTS) as pbx``: a started service."""
 
     @asynccontextmanager
-    async def start(*, open_now: bool = True, agents=AGENTS, rules=None, at: datetime | None = None):
+    async def start(*, open_now: bool = True, agents=AGENTS, rules=None, at: datetime | None = None,
+                    silent_agents: bool = False):
+        """``silent_agents``: the seats are logged in but never pick up (callers wait in the queue;
+        with no seat at all ``joinempty`` would refuse them at once)."""
         settings = Settings(var_dir=tmp_path, demo_call_rate=0, ami_host="", agi_port=0,
                             session_secret="s" * 40)
         moment = at or (OPEN_AT if open_now else CLOSED_AT)
@@ -102,7 +105,8 @@ def make_running(db_factory, tmp_path, shipped_rules):
         for district in LINES:
             pbx.line(district, Endpoint("answer", answer_after=2, talk_time=5))
         for _, interface, _ in agents:
-            pbx.agent(interface.partition("/")[2], Endpoint("answer", answer_after=2, talk_time=10))
+            pbx.agent(interface.partition("/")[2],
+                      Endpoint("noanswer") if silent_agents else Endpoint("answer", answer_after=2, talk_time=10))
         try:
             yield pbx
         finally:

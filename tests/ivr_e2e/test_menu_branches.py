@@ -3,6 +3,9 @@ with the real FastAGI scripts answering from the database."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+
 from ivr_e2e_support import CALLER, OPEN_AT, TZ, menu_caller, steps
 
 from hotline.cases.service import create_ticket
@@ -35,13 +38,32 @@ async def test_nine_reaches_the_mongolian_seat(running):
 
 
 async def test_mongolian_seat_without_an_agent_falls_back_to_the_agent_queue(running):
-    # nobody in the Mongolian queue: Queue() gives up after max_wait (300 s) → the agent queue
+    # nobody in the Mongolian queue: joinempty refuses the caller at once (QUEUESTATUS JOINEMPTY,
+    # no QueueCallerJoin) → the agent queue, instead of waiting max_wait (300 s) in vain
     async with running(agents=(("agents", "PJSIP/agent-1001", "坐席1001"),)) as pbx:
-        call = await pbx.call(menu_caller().press("9").wait(400).hangup())
+        call = await pbx.call(menu_caller().press("9").wait(60).hangup())
     assert ("hl12319-queue", "enter", "mongolian") in steps(call)
     assert call.variables["HOTLINE_QUEUE"] == "agents" and call.queue == "agents"
-    assert call.variables["HOTLINE_QUEUE_STATUS"] == "TIMEOUT"
+    assert call.variables["HOTLINE_QUEUE_STATUS"] == "JOINEMPTY"
     assert call.disposition == "agent" and "1001" in call.agent
+
+
+async def test_a_caller_waiting_for_the_mongolian_seat_leaves_when_its_agent_pauses(running):
+    from ivr.simulator import Endpoint
+
+    async with running() as pbx:
+        pbx.agent("agent-2001", Endpoint("noanswer"))          # the Mongolian seat does not pick up ...
+        handle = await pbx.place(menu_caller().press("9").wait(120).hangup())
+        await asyncio.sleep(20 / 60)                            # ... while the caller waits (20 s simulated)
+        assert pbx.sim.pbx.queues.pause("PJSIP/agent-2001", True, "mongolian", "午休")   # ... then pauses
+        await handle.wait_ended(60)
+        call = await pbx.stored(handle.linkedid)
+    # the agent queue's Queue() ended with the caller's hang-up, so the last status set is the seat's
+    assert call.variables["HOTLINE_QUEUE_STATUS"] == "LEAVEEMPTY"
+    assert call.queue == "agents" and call.disposition == "agent" and "1001" in call.agent
+    entered = {s["value"]: datetime.fromisoformat(s["at"]) for s in call.ivr_path if s["menu"] == "hl12319-queue"}
+    assert list(entered) == ["mongolian", "agents"]
+    assert (entered["agents"] - entered["mongolian"]).total_seconds() < 60      # left at the pause, not at 300 s
 
 
 async def test_three_invalid_keys_reach_an_agent(running):

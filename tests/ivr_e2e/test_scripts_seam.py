@@ -16,7 +16,7 @@ from ivr.events import CallEnded
 from ivr.flow import flow_from_rules
 from ivr.scripts import build_router, digits_for_ticket, ticket_number_from_digits
 from ivr.scripts.caller_lookup import normalise_caller
-from ivr.simulator import CallerScript, PbxSimulator
+from ivr.simulator import CallerScript, Endpoint, PbxSimulator
 
 
 @pytest.mark.parametrize("keyed, number", [
@@ -99,6 +99,8 @@ async def run(flow, tmp_path, directory, script, clock=None):
                                 queues=(out / "queues.conf").read_text(encoding="utf-8"),
                                 speed=60, inbound_context="hl12319-entry") as sim:
             sim.pbx.listeners.append(lambda cls, msg: tracker.feed(msg))
+            sim.queues.add("agents", "PJSIP/agent-1001", 0, False, "坐席1001", "")   # logged in, never picks up
+            sim.add_endpoint("agent-1001", Endpoint("noanswer"))
             call = await sim.place_call(caller="13904760000", script=script)
             await call.wait_ended(timeout=60)
     finally:

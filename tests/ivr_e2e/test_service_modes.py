@@ -14,7 +14,7 @@ from hotline.config import Settings
 from hotline.telephony import TelephonyService
 from ivr.dialplan import render_dialplan
 from ivr.flow import flow_from_rules
-from ivr.simulator import CallerScript, PbxSimulator
+from ivr.simulator import CallerScript, Endpoint, PbxSimulator
 
 
 async def test_demo_callers_walk_the_real_menu(db_factory, tmp_path, shipped_rules):
@@ -84,9 +84,10 @@ async def test_asterisk_mode_serves_the_pbx_agi_and_follows_its_calls(db_factory
 async def test_stopping_the_service_stores_calls_in_progress_as_ended(db_factory, tmp_path, shipped_rules):
     settings = Settings(var_dir=tmp_path, demo_call_rate=0, ami_host="", agi_port=0)
     svc = TelephonyService(settings, db_factory, sim_speed=30.0, rules=shipped_rules, clock=lambda: OPEN_AT,
-                           sim_agents=())
+                           sim_agents=(("agents", "PJSIP/agent-1001", "坐席1001"),))
     await svc.start()
     try:
+        svc.simulator.add_endpoint("agent-1001", Endpoint("noanswer"))      # the caller stays in the queue
         h = await svc.simulator.place_call(caller="13904765555",
                                            script=CallerScript().until_app("Background").wait(1).press("1"))
         for _ in range(2000):

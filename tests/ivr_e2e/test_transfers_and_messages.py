@@ -37,7 +37,7 @@ async def test_busy_district_line_falls_back_to_an_agent(running):
 
 async def test_unanswered_district_line_then_hang_up_in_the_queue_opens_a_district_ticket(running):
     # the line rings out (Dial timeout 30 s); nobody answers in the agent queue either
-    async with running(agents=()) as pbx:
+    async with running(silent_agents=True) as pbx:
         pbx.line("150403", Endpoint("noanswer"))
         call = await pbx.call(district("2").until_app("Queue").wait(20).hangup())
     [t] = call.transfers
@@ -81,7 +81,7 @@ HANGUPS = {
 @pytest.mark.parametrize("where", list(HANGUPS))
 async def test_a_hang_up_at_any_step_leaves_a_call_record(running, where):
     script, last = HANGUPS[where]
-    async with running(agents=()) as pbx:
+    async with running(silent_agents=True) as pbx:
         if where == "district_ringing":
             pbx.line("150428", Endpoint("noanswer"))
         call = await pbx.call(script)
@@ -99,7 +99,7 @@ async def test_a_hang_up_at_any_step_leaves_a_call_record(running, where):
                                    "ticket_number"])
 async def test_a_caller_who_hangs_up_unserved_is_abandoned(running, where):
     script, _ = HANGUPS[where]
-    async with running(agents=()) as pbx:
+    async with running(silent_agents=True) as pbx:
         if where == "district_ringing":
             pbx.line("150428", Endpoint("noanswer"))
         call = await pbx.call(script)

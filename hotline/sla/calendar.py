@@ -55,6 +55,10 @@ def package_years() -> tuple[int, int]:
     return min(years), max(years)
 
 
+#: Warn this many days before the holiday data runs out (longer than any stage's time limit).
+COVERAGE_HORIZON_DAYS = 90
+
+
 class CalendarNotCovered(LookupError):
     """The holiday schedule of a year is unknown, so working time cannot be computed."""
 
@@ -172,6 +176,28 @@ class WorkCalendar:
         """True when the holiday schedule of ``year`` is known."""
         first, last = self._package_years
         return first <= year <= last or year in self.local_years
+
+    def covered_through(self, day: _dt.date | _dt.datetime) -> _dt.date | None:
+        """The last day of the unbroken run of covered years that starts with ``day``'s year
+        (None if that year itself is not covered): deadlines can be computed up to it."""
+        year = self._local_date(day).year
+        if not self.covers(year):
+            return None
+        while self.covers(year + 1):
+            year += 1
+        return _dt.date(year, 12, 31)
+
+    def coverage_warning(self, day: _dt.date | _dt.datetime, horizon_days: int = COVERAGE_HORIZON_DAYS) -> str | None:
+        """A message when the holiday data ends within ``horizon_days`` of ``day`` (deadlines that
+        run past it cannot be computed), else None."""
+        today = self._local_date(day)
+        end = self.covered_through(today)
+        if end is not None and (end - today).days > horizon_days:
+            return None
+        until = f"节假日数据只到 {end.isoformat()}" if end else f"节假日数据不含 {today.year} 年"
+        return (f"{until}：请在 routing_rules.yaml 的 calendar.local_years / extra_holidays / extra_workdays "
+                f"中补录国务院公布的放假安排，否则超出该日期的时限无法计算 "
+                f"(holiday data ends {end or 'before today'}; add the next year's schedule to the rules)")
 
     def _local_date(self, day: _dt.date | _dt.datetime, name: str = "date") -> _dt.date:
         if isinstance(day, _dt.datetime):

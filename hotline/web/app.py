@@ -106,8 +106,19 @@ def create_app(state: AppState) -> FastAPI:
             checks["database"] = f"error: {type(exc).__name__}"
         checks["rules"] = "ok" if state.rules is not None else f"error: {state.rules_error or 'not loaded'}"
         checks["telephony"] = state.telephony
+        checks["calendar"] = _calendar_check(state)
         ready = checks["database"] == "ok" and checks["rules"] == "ok"
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                             status_code=200 if ready else 503)
 
     return app
+
+
+def _calendar_check(state: AppState) -> str:
+    """``ok`` or a warning when the holiday data ends soon (readiness does not depend on it:
+    deadlines before that day are still computed)."""
+    if state.calendar is None:
+        return "not loaded"
+    now = state.clock() if state.clock is not None else datetime.now(state.calendar.tz)
+    warning = state.calendar.coverage_warning(now)
+    return "ok" if warning is None else f"warning: {warning}"

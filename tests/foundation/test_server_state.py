@@ -19,8 +19,28 @@ def test_build_state_on_embedded_defaults(tmp_path):
     decision = state.router.route("06010", address="永巨街道")
     assert decision.street.code == "150402003"
     with TestClient(create_app(state)) as client:
-        assert client.get("/readyz").json()["checks"] == {"database": "ok", "rules": "ok",
-                                                        "telephony": "simulator"}
+        checks = client.get("/readyz").json()["checks"]
+        assert {k: checks[k] for k in ("database", "rules", "telephony")} == {
+            "database": "ok", "rules": "ok", "telephony": "simulator"}
+        assert checks["calendar"] == "ok" or checks["calendar"].startswith("warning: ")
+
+
+def test_readyz_warns_when_the_holiday_data_is_about_to_end(tmp_path):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from hotline.sla import package_years
+
+    last = package_years()[1]
+    state = build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0, session_secret="x" * 40))
+    state.services.clear()
+    with TestClient(create_app(state)) as client:
+        state.clock = lambda: datetime(last, 6, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
+        assert client.get("/readyz").json()["checks"]["calendar"] == "ok"
+        state.clock = lambda: datetime(last, 12, 5, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
+        r = client.get("/readyz")
+        assert r.status_code == 200                                     # a warning, not "not ready"
+        assert r.json()["checks"]["calendar"].startswith(f"warning: 节假日数据只到 {last}-12-31")
 
 
 def test_broken_rules_refuse_to_start_with_one_line(tmp_path):

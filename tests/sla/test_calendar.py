@@ -288,3 +288,18 @@ def test_office_time_and_next_opening(cal):
 def test_package_agrees_with_calendar_for_2026(cal):
     for d in days(date(2026, 1, 1), date(2026, 12, 31)):
         assert cal.is_workday(d) == chinese_calendar.is_workday(d)
+
+
+def test_coverage_runs_through_local_years_and_warns_before_it_ends():
+    first, last = package_years()
+    cal = WorkCalendar()
+    assert cal.covered_through(date(last, 3, 1)) == date(last, 12, 31)
+    assert cal.covered_through(date(last + 1, 3, 1)) is None
+    extended = WorkCalendar(local_years=[last + 1])
+    assert extended.covered_through(date(last, 3, 1)) == date(last + 1, 12, 31)
+    # far from the end: quiet; within the horizon (or past it): a message naming the end and the fix
+    assert cal.coverage_warning(date(last, 3, 1)) is None
+    soon = cal.coverage_warning(date(last, 12, 5))
+    assert soon is not None and f"{last}-12-31" in soon and "calendar.local_years" in soon
+    assert f"不含 {last + 1} 年" in cal.coverage_warning(date(last + 1, 1, 2))
+    assert extended.coverage_warning(date(last, 12, 5)) is None

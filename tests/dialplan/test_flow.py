@@ -33,7 +33,7 @@ def test_timeouts_retries_prompts_and_keywords(shipped_rules):
     flow = flow_from_rules(shipped_rules)
     main = flow.entry
     assert (main.timeout_seconds, main.max_retries) == (6, 2)
-    assert main.prompt.id == "menu-main" and main.prompt.text.startswith("反映问题请按1")
+    assert main.prompt.id == "menu-main" and main.prompt.text.startswith("反映问题请按1；人工服务请按0")
     assert main.invalid_prompt.id == "menu-main-invalid" and "有误" in main.invalid_prompt.text
     assert main.timeout_prompt.id == "menu-main-timeout"
     assert main.option("3").prompt == Prompt("option-main-3", "请输入工单编号中的数字，以井号键结束。")

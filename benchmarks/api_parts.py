@@ -20,9 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-AREA = (118.951, 118.989, 42.256, 42.314)   # as api_bench.py: inside 红山区 and 松山区
-CATEGORIES = [("01001", "component"), ("01002", "component"), ("01003", "component"), ("01001", "matter")]
+from api_bench import PASSWORD, _body  # noqa: E402  (the same requests as the HTTP benchmark)
 
 
 def main() -> None:
@@ -68,16 +68,13 @@ def main() -> None:
     state.services.clear()
     state.routers = views.routers()
     with state.sessions() as s, s.begin():
-        create_user(s, username="bench", password="bench-agent-password", role="agent", display_name="压测坐席")
+        create_user(s, username="bench", password=PASSWORD, role="agent", display_name="压测坐席")
     client = TestClient(create_app(state))
-    client.post("/api/session", json={"username": "bench", "password": "bench-agent-password"})
+    client.post("/api/session", json={"username": "bench", "password": PASSWORD})
     rng = random.Random(1)
 
     def body(i: int) -> dict:
-        code, kind = rng.choice(CATEGORIES)
-        return {"caller_number": f"138{rng.randrange(10**8):08d}", "category_code": code, "kind": kind,
-                "description": f"压测工单 {i}：井盖破损", "address": f"测试路{i}号",
-                "lat": round(rng.uniform(AREA[2], AREA[3]), 6), "lon": round(rng.uniform(AREA[0], AREA[1]), 6)}
+        return _body(rng, i)
 
     for i in range(300):  # warm-up, and earlier tickets for the duplicate search
         assert client.post("/api/tickets", json=body(i)).status_code == 201

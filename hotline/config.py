@@ -19,6 +19,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def write_private_file(path: Path, text: str) -> None:
+    """Create ``path`` readable and writable by its owner only (0600) and write ``text``;
+    refuses to overwrite (O_EXCL), so a secret is never silently replaced."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOTLINE_", env_file=".env", extra="ignore")
 
@@ -80,9 +88,7 @@ class Settings(BaseSettings):
         if path.exists():
             return path.read_text().strip()
         value = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value)
+        write_private_file(path, value)
         return value
 
     def masked(self) -> dict[str, str]:

@@ -74,14 +74,12 @@ def build_state(settings: Settings) -> AppState:
     with sessions() as s:
         router = router_from_db(s, rules)
     calendar = work_calendar(rules)
-    from datetime import datetime
-
-    warning = calendar.coverage_warning(datetime.now(calendar.tz))
-    if warning:
-        log.warning("%s", warning)
     state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules, router=router,
                      calendar=calendar, stage_policy=callback_stage_policy(stage_policy_from_rules(rules), rules),
                      bus=EventBus())
+    warning = calendar.coverage_warning(state.now())
+    if warning:
+        log.warning("%s", warning)
     from hotline.cases.views import routers as case_routers
 
     from hotline.calls.views import router as calls_router

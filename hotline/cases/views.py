@@ -11,7 +11,6 @@ import json
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -83,13 +82,8 @@ def app_state(request: Request) -> Any:
 
 
 def now_for(state: Any) -> datetime:
-    """The current time in the hotline's zone; ``state.clock`` (a callable) overrides it in tests."""
-    clock = getattr(state, "clock", None)
-    if clock is not None:
-        return clock()
-    rules = getattr(state, "rules", None)
-    tz = getattr(getattr(rules, "calendar", None), "timezone", None)
-    return datetime.now(ZoneInfo(tz) if tz else state.settings.tz)
+    """The current time in the hotline's zone (:meth:`hotline.web.app.AppState.now`)."""
+    return state.now()
 
 
 def actor_of(user: CurrentUser) -> Actor:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hotline.config import write_private_file
 from hotline.users.models import User
 from hotline.users.roles import Role
 
@@ -79,22 +83,16 @@ INITIAL_ADMIN = "admin"
 INITIAL_PASSWORD_FILE = "initial_admin_password"
 
 
-def ensure_first_admin(session: Session, var_dir) -> str | None:
+def ensure_first_admin(session: Session, var_dir: Path | str) -> str | None:
     """On a database with no users at all, create ``admin`` with a random password written to
     ``var/initial_admin_password`` (mode 0600) so that a fresh server can be logged into.
     Returns the file's path when it created the account, else None (users exist: nothing changes)."""
-    import os
-    import secrets
-    from pathlib import Path
-
     if session.scalar(select(User.id).limit(1)) is not None:
         return None
     password = secrets.token_urlsafe(12)
     create_user(session, username=INITIAL_ADMIN, password=password, role=Role.ADMIN, display_name="系统管理员")
     path = Path(var_dir) / INITIAL_PASSWORD_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(password + "\n")
+    path.unlink(missing_ok=True)  # left from an earlier database: this account's password replaces it
+    write_private_file(path, password + "\n")
     return str(path)

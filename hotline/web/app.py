@@ -6,6 +6,7 @@ import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 from typing import Any, Callable
 
 from pathlib import Path
@@ -43,6 +44,14 @@ class AppState:
     def __post_init__(self) -> None:
         if self.read_sessions is None:
             self.read_sessions = read_session_factory(self.engine)
+
+    def now(self) -> datetime:
+        """The current time in the hotline's zone (the rules' calendar zone, else the settings');
+        ``clock`` overrides it in tests."""
+        if self.clock is not None:
+            return self.clock()
+        tz = getattr(getattr(self.rules, "calendar", None), "timezone", None)
+        return datetime.now(ZoneInfo(tz) if tz else self.settings.tz)
     telephony: str = "off"                 # "asterisk", "simulator" or "off"
     services: list[Any] = field(default_factory=list)  # started with the app, stopped with it
     routers: list[Any] = field(default_factory=list)   # extra APIRouters mounted by the server
@@ -119,6 +128,5 @@ def _calendar_check(state: AppState) -> str:
     deadlines before that day are still computed)."""
     if state.calendar is None:
         return "not loaded"
-    now = state.clock() if state.clock is not None else datetime.now(state.calendar.tz)
-    warning = state.calendar.coverage_warning(now)
+    warning = state.calendar.coverage_warning(state.now())
     return "ok" if warning is None else f"warning: {warning}"

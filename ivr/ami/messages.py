@@ -22,8 +22,8 @@ class Message:
     headers: list[tuple[str, str]] = field(default_factory=list)
     # lower-case key -> first value, built on the second look-up (see ``get``)
     _index: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
-    _indexed: tuple[list | None, int] = field(default=(None, -1), init=False, repr=False, compare=False)
-    _lookups: int = field(default=0, init=False, repr=False, compare=False)
+    # (headers list, its length) the index was built from; None until the first look-up
+    _indexed: tuple[list | None, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- construction -------------------------------------------------------
     @classmethod
@@ -72,15 +72,13 @@ class Message:
         exact-key dict first (then the lower-case one on a miss) was slower, 11.2.
         """
         headers = self.headers
-        index = self._index
-        src, length = self._indexed
-        if index is not None and src is headers and length == len(headers):
-            return index.get(key.lower(), default)
-        if self._lookups:
-            index = self._index = {k.lower(): v for k, v in reversed(headers)}
-            self._indexed = (headers, len(headers))
-            return index.get(key.lower(), default)
-        self._lookups = 1
+        indexed = self._indexed
+        if indexed is not None:
+            if indexed[0] is not headers or indexed[1] != len(headers):
+                self._index = {k.lower(): v for k, v in reversed(headers)}
+                self._indexed = (headers, len(headers))
+            return self._index.get(key.lower(), default)
+        self._indexed = (None, -1)  # the next look-up builds the index
         k = key.lower()
         for hk, hv in headers:
             if hk.lower() == k:

@@ -54,8 +54,7 @@ def seat_silent_agents(sim) -> None:
     """One logged-in seat per queue that never picks up: callers wait in the queue (an empty queue
     refuses them with JOINEMPTY, as ``joinempty`` in the rendered queues.conf says)."""
     for queue, seat in (("agents", "agent-1001"), ("mongolian", "agent-2001")):
-        sim.queues.add(queue, f"PJSIP/{seat}", 0, False, seat, "")
-        sim.add_endpoint(seat, Endpoint("noanswer"))
+        sim.add_agent(queue, seat, Endpoint("noanswer"))
 
 
 async def run_call(flow, tmp_path: Path, script: CallerScript, backend: Backend,

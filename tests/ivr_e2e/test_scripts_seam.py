@@ -99,8 +99,7 @@ async def run(flow, tmp_path, directory, script, clock=None):
                                 queues=(out / "queues.conf").read_text(encoding="utf-8"),
                                 speed=60, inbound_context="hl12319-entry") as sim:
             sim.pbx.listeners.append(lambda cls, msg: tracker.feed(msg))
-            sim.queues.add("agents", "PJSIP/agent-1001", 0, False, "坐席1001", "")   # logged in, never picks up
-            sim.add_endpoint("agent-1001", Endpoint("noanswer"))
+            sim.add_agent("agents", "agent-1001", Endpoint("noanswer"), member_name="坐席1001")  # never picks up
             call = await sim.place_call(caller="13904760000", script=script)
             await call.wait_ended(timeout=60)
     finally:

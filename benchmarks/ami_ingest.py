@@ -31,7 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "asterisk-20"
-LIBS = ["ivr.ami", "bare-split", "panoramisk", "asterisk-ami", "pyst2"]
+LIBS = ["ivr.ami", "ivr.ami-pure", "bare-split", "panoramisk", "asterisk-ami", "pyst2"]
+#: ``ivr.ami-pure``: our client with its C fast path switched off (IVR_AMI_PURE_PYTHON=1), i.e. what
+#: an install without a C compiler runs
 END = b"Event: BenchEnd\r\nPrivilege: user,all\r\n\r\n"
 
 
@@ -259,7 +261,10 @@ PROBES = {
 # ------------------------------------------------------------------ client adapters
 def run_client(lib: str, port: int, mode: str, timeout: float) -> dict:
     """Executed in the subprocess. ``mode`` is ``stream`` or a probe name."""
-    if lib == "ivr.ami":
+    if lib in ("ivr.ami", "ivr.ami-pure"):
+        from ivr.ami import protocol
+
+        assert (protocol._parse_run is None) == (lib == "ivr.ami-pure"), "C fast path not as asked"
         return _run_ours(port, mode, timeout)
     if lib == "bare-split":
         return _run_bare(port, mode, timeout)
@@ -570,7 +575,8 @@ def _emit(result: dict) -> int:
 def spawn(python: str, lib: str, port: int, mode: str, timeout: float) -> dict:
     cmd = [python, __file__, "--client", lib, "--port", str(port), "--mode", mode, "--timeout", str(timeout)]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 20, cwd=str(ROOT))
+        env = dict(os.environ, IVR_AMI_PURE_PYTHON="1" if lib == "ivr.ami-pure" else "0")
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 20, cwd=str(ROOT), env=env)
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": "hung (killed)"}
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
@@ -628,7 +634,7 @@ def main(argv=None):
     if args.client:
         return _emit(run_client(args.client, args.port, args.mode, args.timeout))
 
-    pythons = {"ivr.ami": sys.executable, "bare-split": sys.executable}
+    pythons = {"ivr.ami": sys.executable, "ivr.ami-pure": sys.executable, "bare-split": sys.executable}
     for spec in args.python:
         lib, _, py = spec.partition("=")
         if lib not in LIBS or not py:

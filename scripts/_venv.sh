@@ -6,7 +6,8 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
 fi
-stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-${extras//,/_}"
+# (the C source counts too: an editable install compiles ivr/ami/_speedups.c in place)
+stamp=".venv/.installed-$(cat pyproject.toml ivr/ami/_speedups.c | sha1sum | cut -c1-12)-${extras//,/_}"
 if [ ! -f "$stamp" ]; then
   if [ -n "$extras" ]; then spec=".[${extras}]"; else spec="."; fi
   .venv/bin/python -m pip install -q -e "$spec"

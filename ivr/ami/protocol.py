@@ -22,11 +22,13 @@ than ``max_message`` bytes is dropped (logged, counted in ``dropped``), and the
 parser resynchronises at the next blank line.
 
 The line-by-line path (``_line``) is the reference for these rules. For speed,
-the complete messages of each read are parsed in bulk (``_bulk_run``: one decode,
-C-level splits, header names from a cache of message shapes, an exactness check
-that falls back per message); a read's unfinished last message waits in the
-buffer. ``tests/ami/test_fast_paths.py`` checks every path against byte-by-byte
-feeding, which only ever uses the line path.
+the complete messages of each read are parsed in one go: by the C extension
+``ivr.ami._speedups`` when the install compiled it (plain messages only; it hands
+every other message to the Python paths), otherwise in bulk (``_bulk_run``: one
+decode, C-level splits, header names from a cache of message shapes, an exactness
+check that falls back per message); a read's unfinished last message waits in the
+buffer. ``tests/ami/test_fast_paths.py`` checks every path, with and without the
+extension, against byte-by-byte feeding, which only ever uses the line path.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
+import os
 import re
 from collections.abc import Iterable, Mapping
 
@@ -83,6 +86,16 @@ _NAMES: dict[str, str] = {}  # one shared str object per header name
 _even = operator.itemgetter(slice(0, None, 2))
 _odd = operator.itemgetter(slice(1, None, 2))
 _REPEAT_EMPTY = itertools.repeat(())
+
+#: The C fast path (ivr/ami/_speedups.c), built by the install when a compiler is present.
+#: ``IVR_AMI_PURE_PYTHON=1`` switches it off (same results, slower): a switch for operators
+#: and for the benchmark's side-by-side run.
+_parse_run = None
+if os.environ.get("IVR_AMI_PURE_PYTHON", "") in ("", "0"):
+    try:
+        from ._speedups import parse_run as _parse_run
+    except ImportError:  # pragma: no cover - depends on the build
+        pass
 
 
 def _learn_shape(headers: list[tuple[str, str]]) -> None:
@@ -165,6 +178,7 @@ class AmiParser:
         pos = 0
         n = len(mv)
         line = self._line
+        speedups = _parse_run
         # start of the last CRLF blank line: past it no whole message can be taken in one go
         # (LF-only framing never has one, so it never rescans the buffer for it)
         last_block = mv.rfind(b"\r\n\r\n")
@@ -179,13 +193,23 @@ class AmiParser:
                     # fast paths: every complete message up to the last blank line at once,
                     # then (what that refused) one message at a time
                     new = pos
-                    if bulk:
+                    if speedups is not None:
+                        # C: the plain messages; it stops at the first one it leaves to Python,
+                        # which takes that one alone before C goes on
+                        new, found = speedups(mv, pos, last_block + 4, self._fast_limit)
+                        if found:
+                            out += map(Message, found)
+                        if new == pos:
+                            new = self._fast_run(mv, pos, out, once=True)
+                    elif bulk:
                         self._bulk_ok = True
                         new = self._bulk_run(mv, pos, last_block, out)
                         # refused or stopped early: the rest of this read goes message by
                         # message (no rescan of the run after every odd message)
                         bulk = self._bulk_ok
-                    if new == pos:
+                        if new == pos:
+                            new = self._fast_run(mv, pos, out)
+                    else:
                         new = self._fast_run(mv, pos, out)
                     if new != pos:
                         pos = new
@@ -319,8 +343,9 @@ class AmiParser:
                 append(Message(found))
         return last + 4
 
-    def _fast_run(self, mv: bytes, pos: int, out: list[Message]) -> int:
-        """Parse every complete plain message from ``pos``; return where it stopped.
+    def _fast_run(self, mv: bytes, pos: int, out: list[Message], once: bool = False) -> int:
+        """Parse every complete plain message from ``pos`` (only the first if ``once``);
+        return where it stopped.
 
         It stops before the first message it cannot take whole (none complete
         any more, oversized, a bare LF inside, a malformed line, a legacy
@@ -354,10 +379,14 @@ class AmiParser:
                     return pos
                 append(Message(headers))
                 pos = end + 4
+                if once:
+                    return pos
                 continue
             if not _careful_block(text, lines, out):
                 return pos
             pos = end + 4
+            if once:
+                return pos
 
     def reset(self) -> None:
         """Forget all state (for a new connection)."""

@@ -1,9 +1,12 @@
-"""The bulk fast paths (whole-message parsing, batched routing and dispatch) behave
-exactly like the line-by-line reference: same messages, same counters, same order."""
+"""The fast paths (the C extension, whole-message parsing in Python, batched routing and
+dispatch) behave exactly like the line-by-line reference: same messages, same counters,
+same order. Every parser test runs twice: with the C extension and with the pure-Python
+paths (what an install without a compiler runs)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +17,30 @@ from ivr.ami.client import AmiClient
 from ivr.ami.protocol import AmiParser
 
 from ami_fixtures import AMI_FIXTURES
+
+try:
+    from ivr.ami import _speedups
+except ImportError:  # reported by test_c_extension_is_built
+    _speedups = None
+
+
+def pytest_generate_tests(metafunc):
+    if "parser_impl" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker
+        impls = ["python"] if marker("python_paths") else ["c"] if marker("c_extension") else ["c", "python"]
+        metafunc.parametrize("parser_impl", impls, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def parser_impl(request, monkeypatch):
+    """``c``: the installed extension; ``python``: the pure-Python paths."""
+    if request.param == "c":
+        if _speedups is None:
+            pytest.fail("ivr.ami._speedups is not built (install with a C compiler: ./scripts/test does)")
+        monkeypatch.setattr(protocol, "_parse_run", _speedups.parse_run)
+    else:
+        monkeypatch.setattr(protocol, "_parse_run", None)
+    return request.param
 
 
 def whole(data: bytes, **kw) -> tuple[list, int, int]:
@@ -140,6 +167,7 @@ def test_fixture_random_chunkings_match_line_path(path):
         assert not pending
 
 
+@pytest.mark.python_paths
 def test_fixture_stream_with_cold_and_warm_shape_cache(no_shapes):
     data = b"".join(p.read_bytes() for p in AMI_FIXTURES)
     ref = byte_by_byte(data)
@@ -149,6 +177,7 @@ def test_fixture_stream_with_cold_and_warm_shape_cache(no_shapes):
     assert chunked(data, [1 << 15])[:3] == ref
 
 
+@pytest.mark.python_paths
 def test_bulk_path_takes_known_shapes_without_the_per_line_rule(monkeypatch):
     events = b"".join(
         f"Event: Newexten\r\nPrivilege: dialplan,all\r\nChannel: SIP/100-{i:08x}\r\nExtension: 12319\r\n"
@@ -164,6 +193,7 @@ def test_bulk_path_takes_known_shapes_without_the_per_line_rule(monkeypatch):
     assert calls == []
 
 
+@pytest.mark.python_paths
 def test_shape_cache_bound(monkeypatch):
     data = b"".join(b + b"\r\n" for b in EDGE_BLOCKS)
     ref = byte_by_byte(data, expect_banner=False)
@@ -264,6 +294,7 @@ def test_many_responses_in_a_run_and_a_follows_among_them():
         assert chunked(data, [300], expect_banner=False)[:3] == ref
 
 
+@pytest.mark.python_paths
 def test_bulk_path_gives_up_for_the_rest_of_a_read_after_an_odd_message(monkeypatch):
     # a message the line path must take (here: a malformed line) stops the bulk run; retrying the
     # bulk path after each such message would rescan the rest of the read again and again
@@ -372,3 +403,97 @@ async def test_on_and_off_inside_one_batch_take_effect_from_the_next_event():
         await client.close(logoff=False)
         server.close()
         await server.wait_closed()
+
+
+# -- the C extension ----------------------------------------------------------------------
+@pytest.mark.c_extension
+def test_c_extension_is_built():
+    # an install with a compiler (./scripts/test, CI, the docker image) must have it: without
+    # it the parser is correct but 1.5-2 x slower (benchmarks/results/ami_ingest.md)
+    assert _speedups is not None, "ivr.ami._speedups is missing: reinstall with a C compiler present"
+
+
+@pytest.mark.c_extension
+def test_protocol_uses_the_extension_when_built():
+    import subprocess
+    import sys
+
+    code = "from ivr.ami import protocol, _speedups; print(protocol._parse_run is _speedups.parse_run)"
+
+    def run(switch: str) -> str:
+        env = dict(os.environ, IVR_AMI_PURE_PYTHON=switch)
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+
+    assert run("") == run("0") == "True\n"
+    assert run("1") == "False\n"  # the operators' switch: pure-Python paths only
+
+
+@pytest.mark.c_extension
+def test_c_path_takes_plain_messages_without_python_parsing(monkeypatch):
+    events = b"".join(
+        f"Event: Newexten\r\nPrivilege: dialplan,all\r\nChannel: SIP/100-{i:08x}\r\nExtension: 12319\r\n"
+        f"Application: Set\r\nAppData: IVR_PATH=main: 1\r\nCallerIDName: \u5f20\u4e09\r\nK:\r\n\r\n".encode()
+        for i in range(300)
+    )
+    ref = byte_by_byte(events, expect_banner=False)
+    calls = []
+    for name in ("_fast_run", "_bulk_run", "_line"):
+        monkeypatch.setattr(AmiParser, name, lambda self, *a, _n=name, **k: calls.append(_n))
+    monkeypatch.setattr(protocol, "_block_headers", lambda text: calls.append(text))
+    for sizes in ([len(events)], [4096], [1000, 37, 333]):
+        assert chunked(events, sizes, expect_banner=False)[:3] == ref
+    assert calls == []
+
+
+@pytest.mark.c_extension
+def test_c_path_hands_odd_messages_to_python_one_at_a_time(monkeypatch):
+    odd = b"Event: Odd\r\nChannel: SIP/1\r\njunk\r\nExten: 1\r\n\r\n"  # malformed line: line path
+    plain = b"Event: Plain\r\nChannel: SIP/2\r\n\r\n"
+    data = (odd + plain * 3) * 50
+    ref = byte_by_byte(data, expect_banner=False)
+    taken_by_c = []
+    real = _speedups.parse_run
+
+    def counting(*args):
+        new, found = real(*args)
+        taken_by_c.extend(found)
+        return new, found
+
+    monkeypatch.setattr(protocol, "_parse_run", counting)
+    assert whole(data, expect_banner=False) == ref
+    assert len(taken_by_c) == 150  # every plain message, none of the odd ones
+    assert {h[0][1] for h in taken_by_c} == {"Plain"}
+
+
+@pytest.mark.c_extension
+def test_c_path_names_are_shared_and_the_name_cache_is_bounded():
+    # 3,000 distinct names (the cache keeps 512) and names longer than it stores
+    long_name = "X" * 60
+    data = b"".join(f"Event: E\r\nName{i}: {i}\r\n{long_name}: v\r\n\r\n".encode() for i in range(3000))
+    ref = byte_by_byte(data, expect_banner=False)
+    got = whole(data, expect_banner=False)
+    assert got == ref
+    p = AmiParser(expect_banner=False)
+    a, b = p.feed(b"Event: Same\r\nChannel: x\r\n\r\nEvent: Same\r\nChannel: y\r\n\r\n")
+    assert a.headers[1][0] is b.headers[1][0]  # one str per name
+
+
+@pytest.mark.c_extension
+def test_c_parse_run_contract():
+    run = _speedups.parse_run
+    data = b"\r\n\r\nEvent: A\r\nK: v\r\n\r\nEvent: B\r\nK: w\r\n\r\nEvent: C\r\nK: "
+    # blank lines before a message are skipped; a message cut by `end` is left alone
+    assert run(data, 0, len(data), 1000) == (40, [[("Event", "A"), ("K", "v")], [("Event", "B"), ("K", "w")]])
+    assert run(data, 0, 39, 1000) == (22, [[("Event", "A"), ("K", "v")]])
+    # the size limit counts from the first header line to the CRLF before the blank line
+    assert run(b"Event: A\r\nK: v\r\n\r\n", 0, 18, 14) == (18, [[("Event", "A"), ("K", "v")]])
+    assert run(b"Event: A\r\nK: v\r\n\r\n", 0, 18, 13) == (0, [])
+    # what C leaves to Python: legacy Follows (any case, padded), odd names, bare LF, no colon
+    for block in (b"Response: Follows", b"RESPONSE:  follows \t", b"Response: F\xc3\xb6llows", b"Foo Bar: x",
+                  b"Event: A\nK: v", b"Event", b"\xe5\xa7\x93: v", b": v"):
+        assert run(block + b"\r\n\r\n", 0, len(block) + 4, 1000) == (0, []), block
+    # but a Response that is not Follows, and a Follows that is not the first header, are plain
+    block = b"Response: Followsx\r\nK: Follows\r\n\r\n"
+    assert run(block, 0, len(block), 1000)[1] == [[("Response", "Followsx"), ("K", "Follows")]]
+    with pytest.raises(TypeError):
+        run("text", 0, 4, 10)

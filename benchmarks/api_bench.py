@@ -308,10 +308,11 @@ def main() -> int:
                          f"{r['p50']:.1f} | {r['p99']:.1f} | {r['errors'] or 'none'} | {ratio:.2f} | "
                          + ", ".join(f"{x:.0f}" for x in r["all"]) + " |")
     lines += ["", "Target: hotline ≥ 0.5 × bare. The hotline request does much more than the baseline: "
-              "session lookup, routing (grid point lookup + rules), per-day ticket numbering (a row lock), "
-              "ticket + first event rows in a savepoint, the duplicate search and a full detail response "
-              "(events, deadlines, available actions). `GET /api/me` on the same server is the floor every "
-              "logged-in API request pays (signed session cookie + user lookup) before any ticket work.", ""]
+              "session check and role check, routing (grid point and address lookup + rules, explanation "
+              "stored), the duplicate search, per-day ticket numbering (a row lock), ticket + first event rows "
+              "in one transaction and a full detail response (events, deadlines, available actions, routing). "
+              "`GET /api/me` on the same server is the floor every logged-in API request pays (signed session "
+              "cookie + user look-up, cached per process) before any ticket work.", ""]
     text = "\n".join(lines)
     print(text)
     if args.write:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import bindparam, literal_column, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from hotline.cases.models import Ticket
 from hotline.cases.workflow import OPEN_STATES
@@ -32,7 +34,8 @@ _OPEN = sorted(s.value for s in OPEN_STATES)
 
 @dataclass(frozen=True)
 class DuplicateCandidate:
-    ticket: Ticket
+    ticket: Any                # a row of ``Ticket`` columns: id, number, state, category_name, address,
+    #                            lat, lon, created_at
     distance_m: float | None   # None when matched by community/street
     matched_by: str            # "point" | "community" | "street"
 
@@ -50,53 +53,70 @@ def haversine_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> floa
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
-def _statement(by: str, same_category: bool, with_kind: bool):
-    """The candidate query for one shape of search, built once (bind parameters carry the values)."""
-    key = (by, same_category, with_kind)
+# What a proposal shows (and ranks by): plain columns, no ORM objects. ``DuplicateCandidate.ticket``
+# is such a row; it has the attributes of a ``Ticket`` that proposals use.
+_T = Ticket.__table__.c
+_COLUMNS = (_T.id, _T.number, _T.state, _T.category_name, _T.address, _T.lat, _T.lon, _T.created_at)
+
+
+# The open states are constants (enum values): written into the SQL, not expanded per execution.
+assert all(s.isidentifier() for s in _OPEN)
+_IS_OPEN = _T.state.in_([literal_column(f"'{s}'") for s in _OPEN])
+
+
+def _statement(by: str, same_category: bool, with_kind: bool, excluded: int):
+    """The candidate query for one shape of search, built once (bind parameters carry the values).
+    ``excluded``: how many ticket ids are left out (0, 1 or more)."""
+    key = (by, same_category, with_kind, min(excluded, 2))
     stmt = _STATEMENTS.get(key)
     if stmt is None:
-        conditions = [Ticket.state.in_(bindparam("open_states", expanding=True)),
-                      Ticket.created_at >= bindparam("since"), Ticket.created_at <= bindparam("until"),
-                      Ticket.id.not_in(bindparam("exclude", expanding=True))]
+        conditions = [_IS_OPEN, _T.created_at >= bindparam("since"), _T.created_at <= bindparam("until")]
+        if excluded == 1:
+            conditions.append(_T.id != bindparam("exclude_id"))
+        elif excluded > 1:
+            conditions.append(_T.id.not_in(bindparam("exclude", expanding=True)))
         if same_category:
-            conditions.append(Ticket.category_code == bindparam("category_code"))
+            conditions.append(_T.category_code == bindparam("category_code"))
             if with_kind:
-                conditions.append(Ticket.category_kind == bindparam("category_kind"))
+                conditions.append(_T.category_kind == bindparam("category_kind"))
         if by == "point":
-            conditions += [Ticket.lat.between(bindparam("lat_min"), bindparam("lat_max")),
-                           Ticket.lon.between(bindparam("lon_min"), bindparam("lon_max"))]
-            # positions of the newest candidates in the box (no ORM objects); the exact
-            # distance is computed in Python and only the nearest ``limit`` are loaded
-            stmt = (select(Ticket.id, Ticket.lat, Ticket.lon, Ticket.created_at).where(*conditions)
-                    .order_by(Ticket.created_at.desc()).limit(bindparam("box_limit")))
+            conditions += [_T.lat.between(bindparam("lat_min"), bindparam("lat_max")),
+                           _T.lon.between(bindparam("lon_min"), bindparam("lon_max"))]
+            # the newest candidates in the box; the exact distance is computed in Python
+            stmt = (select(*_COLUMNS).where(*conditions)
+                    .order_by(_T.created_at.desc()).limit(bindparam("box_limit")))
         else:
-            column = Ticket.community_code if by == "community" else Ticket.street_code
-            stmt = (select(Ticket).where(*conditions, column == bindparam("area")).options(*_LIGHT)
-                    .order_by(Ticket.created_at.desc()).limit(bindparam("limit")))
+            column = _T.community_code if by == "community" else _T.street_code
+            stmt = (select(*_COLUMNS).where(*conditions, column == bindparam("area"))
+                    .order_by(_T.created_at.desc()).limit(bindparam("limit")))
         _STATEMENTS[key] = stmt
     return stmt
 
 
 _STATEMENTS: dict[tuple, object] = {}
-# Proposals never need the routing explanation (JSON) or the transcript: not loaded.
-_LIGHT = (defer(Ticket.routing), defer(Ticket.transcript))
 # At most this many candidates from the bounding box are measured (newest first).
 BOX_LIMIT = 200
 
 
 def find_duplicates(
-    session: Session, *, category_code: str | None, category_kind: str | None,
+    session: Session | Connection, *, category_code: str | None, category_kind: str | None,
     lat: float | None, lon: float | None, community_code: str | None, street_code: str | None,
     at: datetime, radius_metres: float = 250, window_days: int = 30, same_category: bool = True,
     exclude_ids: tuple[int, ...] = (), limit: int = 10, since: datetime | None = None,
 ) -> list[DuplicateCandidate]:
-    """Open tickets created in ``[since or at - window_days, at]`` that may describe the same problem."""
+    """Open tickets created in ``[since or at - window_days, at]`` that may describe the same problem.
+
+    One query (a session's or a plain connection's); the candidates' ``ticket`` are rows."""
     since = since if since is not None else at - timedelta(days=window_days)
     if same_category and not category_code:
         return []
-    params = {"open_states": _OPEN, "since": since, "until": at, "exclude": list(exclude_ids) or [-1],
-              "category_code": category_code, "category_kind": category_kind}
+    params = {"since": since, "until": at, "category_code": category_code, "category_kind": category_kind}
+    if len(exclude_ids) == 1:
+        params["exclude_id"] = exclude_ids[0]
+    elif exclude_ids:
+        params["exclude"] = list(exclude_ids)
     with_kind = bool(category_kind)
+    excluded = len(exclude_ids)
 
     found: list[DuplicateCandidate] = []
     if lat is not None and lon is not None:
@@ -105,24 +125,17 @@ def find_duplicates(
         dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
         params.update(lat_min=lat - dlat, lat_max=lat + dlat, lon_min=lon - dlon, lon_max=lon + dlon,
                       box_limit=BOX_LIMIT)
-        near = []
-        for tid, tlat, tlon, created in session.execute(_statement("point", same_category, with_kind), params):
-            d = haversine_metres(lat, lon, tlat, tlon)
+        for row in session.execute(_statement("point", same_category, with_kind, excluded), params):
+            d = haversine_metres(lat, lon, row.lat, row.lon)
             if d <= radius_metres:
-                near.append((d, -created.timestamp(), -tid, tid))
-        near.sort()
-        ids = [tid for *_, tid in near[:limit]]
-        if ids:
-            rows = {t.id: t for t in session.execute(
-                select(Ticket).where(Ticket.id.in_(ids)).options(*_LIGHT)).scalars()}
-            found = [DuplicateCandidate(rows[tid], d, "point") for d, _, _, tid in near[:limit] if tid in rows]
+                found.append(DuplicateCandidate(row, d, "point"))
     else:
         by, code = (("community", community_code) if community_code
                     else ("street", street_code) if street_code else (None, None))
         if by is not None:
             params.update(area=code, limit=limit)
-            rows = session.execute(_statement(by, same_category, with_kind), params).scalars()
-            found = [DuplicateCandidate(t, None, by) for t in rows]
+            found = [DuplicateCandidate(row, None, by)
+                     for row in session.execute(_statement(by, same_category, with_kind, excluded), params)]
     found.sort(key=lambda c: (c.distance_m if c.distance_m is not None else math.inf,
                               -c.ticket.created_at.timestamp(), -c.ticket.id))
     return found[:limit]

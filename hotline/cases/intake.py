@@ -22,6 +22,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from hotline.calls.models import Call
@@ -33,7 +34,8 @@ from hotline.cases.workflow import Actor
 from hotline.categories.models import Category
 from hotline.routing.decision import RoutingDecision, RoutingError
 
-__all__ = ["IntakeError", "IntakeResult", "intake_ticket", "propose_duplicates", "route_report"]
+__all__ = ["IntakeError", "IntakeResult", "intake_ticket", "propose_duplicates", "propose_duplicates_before",
+           "route_report"]
 
 
 class IntakeError(ValueError):
@@ -63,24 +65,25 @@ def _tz(state_like: Any) -> ZoneInfo:
 
 # Category snapshots per router: the router was built from the active categories, so it is the
 # cache's natural lifetime (a rebuilt router starts a fresh cache).
-_CATEGORY_CACHE: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str], dict[str, Any]]]" = weakref.WeakKeyDictionary()
+_CATEGORY_CACHE: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Category]]" = weakref.WeakKeyDictionary()
 _SNAPSHOT = ("id", "standard_ref", "kind", "code", "big_class_code", "big_class", "name", "default_department",
              "is_local_extension", "active")
 
 
 def _category(session: Session, router: Any, code: str, kind: str) -> Category:
-    """The category row as a transient snapshot (``create_ticket`` only reads it)."""
+    """The category row as a transient snapshot, shared by the intakes of one router
+    (``create_ticket`` only reads it; it is never added to a session)."""
     try:
         cache = _CATEGORY_CACHE.setdefault(router, {})
     except TypeError:            # a router that cannot be weakly referenced: no cache
         cache = {}
-    values = cache.get((code, kind))
-    if values is None:
+    snapshot = cache.get((code, kind))
+    if snapshot is None:
         row = _category_row(session, code, kind)
-        values = {name: getattr(row, name) for name in _SNAPSHOT}
+        snapshot = Category(**{name: getattr(row, name) for name in _SNAPSHOT})
         if len(cache) < 10_000:
-            cache[(code, kind)] = values
-    return Category(**values)
+            cache[(code, kind)] = snapshot
+    return snapshot
 
 
 def _category_row(session: Session, code: str, kind: str) -> Category:
@@ -170,14 +173,29 @@ def route_report(state_like: Any, *, category_code: str, kind: str | None = None
         raise IntakeError("routing", str(exc)) from None
 
 
-def propose_duplicates(session: Session, state_like: Any, ticket: Ticket, at: datetime) -> list[DuplicateCandidate]:
+def propose_duplicates(session: Session | Connection, state_like: Any, ticket: Ticket,
+                       at: datetime) -> list[DuplicateCandidate]:
     """Open tickets that may be the same problem as ``ticket`` (rules' radius and window)."""
+    return _duplicates(session, state_like, category_code=ticket.category_code,
+                       category_kind=ticket.category_kind, lat=ticket.lat, lon=ticket.lon,
+                       community_code=ticket.community_code, street_code=ticket.street_code, at=at,
+                       exclude_ids=(ticket.id,))
+
+
+def propose_duplicates_before(session: Session | Connection, state_like: Any, decision: RoutingDecision,
+                              lat: float | None, lon: float | None, at: datetime) -> list[DuplicateCandidate]:
+    """The proposals :func:`propose_duplicates` would give for the ticket that ``decision`` is about
+    to create (the same category, place and window), looked up before it is stored."""
+    return _duplicates(session, state_like, category_code=decision.category_code, category_kind=decision.kind,
+                       lat=lat, lon=lon, community_code=decision.community.code if decision.community else None,
+                       street_code=decision.street.code if decision.street else None, at=at, exclude_ids=())
+
+
+def _duplicates(session, state_like, *, exclude_ids: tuple[int, ...], **where: Any) -> list[DuplicateCandidate]:
     cfg = getattr(getattr(state_like, "rules", None), "duplicates", None)
     return find_duplicates(
-        session, category_code=ticket.category_code, category_kind=ticket.category_kind,
-        lat=ticket.lat, lon=ticket.lon, community_code=ticket.community_code, street_code=ticket.street_code,
-        at=at, radius_metres=getattr(cfg, "radius_metres", 250), window_days=getattr(cfg, "window_days", 30),
-        same_category=getattr(cfg, "same_category", True), exclude_ids=(ticket.id,))
+        session, radius_metres=getattr(cfg, "radius_metres", 250), window_days=getattr(cfg, "window_days", 30),
+        same_category=getattr(cfg, "same_category", True), exclude_ids=exclude_ids, **where)
 
 
 def _stored_decision(ticket: Ticket) -> Any:

@@ -15,6 +15,12 @@ from hotline.database import Base, UTCDateTime, utcnow
 
 class Ticket(Base):
     __tablename__ = "tickets"
+    __table_args__ = (
+        # duplicate proposals at intake: same category, inside a small lat/lon box (an index range
+        # scan instead of every ticket of the category); also serves category_code look-ups, so
+        # the column has no index of its own (one index less to write per ticket)
+        Index("ix_tickets_category_position", "category_code", "lat", "lon"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(24), unique=True)  # 12319-YYYYMMDD-NNNNN
@@ -29,7 +35,7 @@ class Ticket(Base):
     category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
     category_ref: Mapped[str] = mapped_column(String(40), default="")   # snapshot: standard_ref
     category_kind: Mapped[str] = mapped_column(String(10), default="")
-    category_code: Mapped[str] = mapped_column(String(20), default="", index=True)
+    category_code: Mapped[str] = mapped_column(String(20), default="")
     category_name: Mapped[str] = mapped_column(String(100), default="")
 
     description: Mapped[str] = mapped_column(Text, default="")

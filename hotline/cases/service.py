@@ -26,10 +26,11 @@ from datetime import datetime, timezone, tzinfo
 from enum import Enum
 from typing import Any, Callable, Mapping
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import JSON, Text, bindparam, cast, false, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from hotline.calls.models import Call
@@ -97,14 +98,17 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _check_json(name: str, value: Any) -> Any:
-    """``value`` as it will be stored: a JSON round trip (enums as values, times in ISO UTC)."""
+def _check_json(name: str, value: Any) -> tuple[Any, str]:
+    """``value`` as it will be stored (a JSON round trip: enums as values, times in ISO UTC) and its
+    JSON text, serialised as the JSON columns would (``json.dumps`` defaults), so the insert
+    binds the text instead of serialising the value a second time."""
     try:
         try:
-            return json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False, default=_json_default))
+            text = json.dumps(value, allow_nan=False, default=_json_default)
         except TypeError:  # e.g. non-string keys or a non-dict mapping: normalise, then check
             value = _json_safe(value)
-            return json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
+            text = json.dumps(value, allow_nan=False)
+        return json.loads(text), text
     except (TypeError, ValueError) as exc:
         raise InvalidTicket(name, value, f"无法保存为 JSON({exc})") from None
 
@@ -202,8 +206,9 @@ def create_ticket(
                      codes={"district_code": district_code, "street_code": street_code,
                             "community_code": community_code},
                      department_code=department_code, priority=priority, source_key=source_key)
-    routing = _check_json("routing", routing) if routing is not None else None
-    extra = _check_json("event_data", dict(event_data or {}))
+    # JSON null for no routing, as the column type stores None
+    routing, routing_json = _check_json("routing", routing) if routing is not None else (None, "null")
+    extra, extra_json = _check_json("event_data", dict(event_data or {}))
     if call is not None and call.id is None:
         session.flush()
 
@@ -229,12 +234,13 @@ def create_ticket(
         seq=1, at=at, actor_id=actor.user_id if actor else None, actor=_actor_label(actor, actor_name),
         action="create", from_state=None, to_state=TicketState.RECEIVED.value, note=note or "", data=extra,
     )
+    json_texts = {"routing_json": routing_json, "data_json": extra_json}
     if source_key is None:
-        # Nothing to recover from on a unique violation: no savepoint, one flush.
-        return _insert_ticket(session, at, tz, ticket_fields, event_fields)
+        # Nothing to recover from on a unique violation: no savepoint.
+        return _insert_ticket(session, at, tz, ticket_fields, event_fields, json_texts)
     try:
         with session.begin_nested():
-            return _insert_ticket(session, at, tz, ticket_fields, event_fields)
+            return _insert_ticket(session, at, tz, ticket_fields, event_fields, json_texts)
     except IntegrityError:
         # Lost a race on source_key: the savepoint rollback also returned the number.
         existing = _by_source_key(session, source_key)
@@ -243,13 +249,68 @@ def create_ticket(
         raise
 
 
-def _insert_ticket(session: Session, at: datetime, tz: tzinfo, ticket_fields: dict, event_fields: dict) -> Ticket:
-    """Number the ticket and insert it with its first event in one flush."""
-    ticket = Ticket(number=next_ticket_number(session, at, tz), **ticket_fields)
-    ticket.events.append(TicketEvent(**event_fields))
+def _insert_ticket(session: Session, at: datetime, tz: tzinfo, ticket_fields: dict, event_fields: dict,
+                   json_texts: dict[str, str]) -> Ticket:
+    """Number the ticket and insert it with its first event.
+
+    Two prebuilt Core ``INSERT``s on the session's connection (the rows the ORM would write; the
+    JSON columns get the text :func:`_check_json` made); the returned ``Ticket`` (with ``events``
+    loaded) is then attached to the session as persistent, without a unit-of-work flush.
+    """
+    session.flush()   # anything pending (e.g. the call) is written first, as the ORM flush did
+    number = next_ticket_number(session, at, tz)
+    conn = session.connection()
+    ticket_insert, event_insert = _inserts(conn.dialect.name)
+    values = {**_TICKET_DEFAULTS, **ticket_fields, "number": number}
+    row = {k: v for k, v in values.items() if k != "routing"}
+    row["routing_json"] = json_texts["routing_json"]
+    values["id"] = conn.execute(ticket_insert, row).scalar_one()
+    event_values = {**event_fields, "ticket_id": values["id"]}
+    row = {k: v for k, v in event_values.items() if k != "data"}
+    row["data_json"] = json_texts["data_json"]
+    event_values["id"] = conn.execute(event_insert, row).scalar_one()
+    ticket, event = _loaded(Ticket, values), _loaded(TicketEvent, event_values)
+    make_transient_to_detached(ticket)
+    make_transient_to_detached(event)
     session.add(ticket)
-    session.flush()
+    session.add(event)
+    set_committed_value(ticket, "events", [event])
+    set_committed_value(event, "ticket", ticket)
     return ticket
+
+
+def _loaded(cls: type, values: dict) -> Any:
+    """An instance holding ``values`` as loaded (not pending) column values, the way the ORM builds
+    objects from rows: no per-attribute change tracking, nothing for a flush to write."""
+    mapper = cls.__mapper__
+    if not mapper.configured:      # a constructor call would have configured the mappers first
+        configure_mappers()
+    obj = mapper.class_manager.new_instance()
+    obj.__dict__.update(values)
+    return obj
+
+
+# Columns create_ticket does not set: the values the ORM would have inserted (column defaults,
+# first version of the optimistic-lock counter).
+_TICKET_DEFAULTS = {"transcript": "", "satisfaction": None, "parent_id": None, "closed_at": None, "version": 1}
+_INSERTS: dict[str, tuple[Any, Any]] = {}
+
+
+def _inserts(dialect: str) -> tuple[Any, Any]:
+    """The ticket and event ``INSERT … RETURNING id`` of ``dialect``, built once; the JSON columns
+    take ready JSON text (PostgreSQL: cast to ``json``; SQLite stores JSON as text)."""
+    stmts = _INSERTS.get(dialect)
+    if stmts is None:
+        def text_json(name: str):
+            param = bindparam(name, type_=Text)
+            return cast(param, JSON) if dialect == "postgresql" else param
+
+        tickets, events = Ticket.__table__, TicketEvent.__table__
+        stmts = _INSERTS[dialect] = (
+            tickets.insert().values(routing=text_json("routing_json")).returning(tickets.c.id),
+            events.insert().values(data=text_json("data_json")).returning(events.c.id),
+        )
+    return stmts
 
 
 # --- perform ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +25,9 @@ from hotline.cases.duplicates import DuplicateCandidate, duplicates_of
 from hotline.cases.errors import (
     IllegalTransition, InvalidTicket, MissingField, NotFound, PermissionDenied, StaleTicket, WorkflowError,
 )
-from hotline.cases.intake import IntakeError, intake_ticket, propose_duplicates, route_report
+from hotline.cases.intake import (
+    IntakeError, intake_ticket, propose_duplicates, propose_duplicates_before, route_report,
+)
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
 from hotline.cases.service import caller_history, get_ticket, list_tickets, perform, ticket_view
 from hotline.cases.workflow import ACTION_LABELS, Action, Actor, TicketState, available_actions
@@ -56,9 +59,9 @@ class ApiRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route_handler(request: Request):
-            from urllib.parse import unquote
-
-            if "\x00" in unquote(request.url.path) or any("\x00" in v for v in request.query_params.values()):
+            # the decoded path as the server passed it (``request.url`` would rebuild and re-parse it)
+            if "\x00" in unquote(request.scope.get("path", "")) or (
+                    request.scope.get("query_string") and any("\x00" in v for v in request.query_params.values())):
                 return JSONResponse({"detail": "请求中含有非法字符 NUL（NUL character not allowed）"},
                                     status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
             try:
@@ -227,18 +230,23 @@ def create_ticket_api(body: schemas.TicketCreate, request: Request,
                   address=body.address, lat=body.lat, lon=body.lon, district_code=body.district_code,
                   street_code=body.street_code, priority=body.priority, override=override)
     with api_errors():
-        # routing before, duplicate proposals after the write transaction: it stays short
+        # Routing before the write transaction; the duplicate proposals in it, on the same connection
+        # (no second connection and transaction), before the day's number is drawn (on PostgreSQL
+        # not under that row lock; SQLite holds its one writer lock from the first statement).
         decision = route_report(state, at=at, **report) if body.description.strip() else None
+        duplicates: list[DuplicateCandidate] = []
         with state.sessions() as s, s.begin():
+            if decision is not None:
+                duplicates = propose_duplicates_before(s.connection(), state, decision, body.lat, body.lon, at)
             result = intake_ticket(
                 s, state, channel=body.channel, caller_number=body.caller_number, caller_name=body.caller_name,
                 call_id=body.call_id, source_key=body.source_key, actor=actor_of(user), at=at,
                 actor_name=user.display_name or None, decision=decision, with_duplicates=False, **report)
+            if decision is None and result.created:  # no routing (blank description): by the stored ticket
+                duplicates = propose_duplicates(s.connection(), state, result.ticket, at)
             detail = ticket_detail(s, result.ticket, user, fresh=result.created)
-        duplicates = []
-        if result.created:
-            with state.read_sessions() as r:
-                duplicates = propose_duplicates(r, state, result.ticket, at)
+        if not result.created:       # an existing ticket (source_key): nothing is proposed
+            duplicates = []
         out = {"ticket": detail, "duplicates": [duplicate_out(c) for c in duplicates], "created": result.created}
     # Serialised here (the hot path of intake); the response_model documents the same shape.
     return Response(json.dumps(out, ensure_ascii=False, allow_nan=False, default=_json_default),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 
@@ -67,8 +68,23 @@ class RoutingDecision:
     explanation: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The same dict as ``dataclasses.asdict`` (field order, tuples kept), built without its
+        generic recursion and deep copies: intake calls this for every ticket."""
+        out: dict[str, Any] = {}
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, Unit):
+                value = {"code": value.code, "name": value.name}
+            elif name == "stages":
+                value = tuple({"stage": s.stage, "amount": s.amount, "unit": s.unit} for s in value)
+            elif isinstance(value, (dict, list)):
+                value = copy.deepcopy(value)
+            out[name] = value
+        return out
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """JSON with Chinese text kept readable (``ensure_ascii=False``)."""
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+
+_FIELDS = tuple(f.name for f in fields(RoutingDecision))

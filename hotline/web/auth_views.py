@@ -75,7 +75,7 @@ def api_logout(request: Request) -> dict:
 
 
 @router.get("/api/me", tags=["auth"])
-def me(user: CurrentUser = Depends(current_user)) -> dict:
+async def me(user: CurrentUser = Depends(current_user)) -> dict:
     return {"username": user.username, "display_name": user.display_name, "role": user.role.value,
             "role_label": user.role.label, "district_code": user.district_code,
             "department_code": user.department_code}

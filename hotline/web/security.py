@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from fastapi import Depends, HTTPException, Request, status
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import bindparam, select
 
 from hotline.privacy import FULL_NUMBER_ROLES
 from hotline.users.models import User
 from hotline.users.roles import Role
+from hotline.web.user_cache import UserCache, user_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,22 +48,35 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith(("/api/", "/open311/")) and "text/html" in request.headers.get("accept", "")
 
 
-# Every request pays this look-up: plain columns (no ORM object), one cached statement.
+# Every request pays this look-up: plain columns (no ORM object), one cached statement, and a
+# per-process cache in front of it (:mod:`hotline.web.user_cache`).
 _USER_BY_ID = (select(User.id, User.username, User.display_name, User.role, User.district_code,
                       User.department_code)
                .where(User.id == bindparam("uid"), User.active.is_(True)))
 
 
-def current_user(request: Request) -> CurrentUser:
+def _load_user(state, cache: UserCache, uid) -> CurrentUser | None:
+    generation = cache.generation
+    with state.read_sessions() as s:
+        row = s.execute(_USER_BY_ID, {"uid": uid}).first()
+    if row is None:
+        return None
+    user = CurrentUser(row.id, row.username, row.display_name, Role(row.role), row.district_code,
+                       row.department_code)
+    cache.put(uid, user, generation)
+    return user
+
+
+# async: a cache hit needs no I/O and no threadpool hop; a miss reads the database in the threadpool
+async def current_user(request: Request) -> CurrentUser:
     uid = request.session.get("uid") if "session" in request.scope else None
     user = None
-    if uid is not None:
+    if uid is not None and isinstance(uid, int):
         state = request.app.state.hotline
-        with state.read_sessions() as s:
-            row = s.execute(_USER_BY_ID, {"uid": uid}).first()
-        if row is not None:
-            user = CurrentUser(row.id, row.username, row.display_name, Role(row.role),
-                               row.district_code, row.department_code)
+        cache = user_cache(state.engine)
+        user = cache.get(uid)
+        if user is None:
+            user = await run_in_threadpool(_load_user, state, cache, uid)
     if user is None:
         if _wants_html(request):
             raise LoginRequired()

@@ -123,6 +123,55 @@ def test_create_numbers_snapshots_category_and_logs_first_event(db_session, peop
     assert event.at == local(2026, 11, 27, 23, 30)
 
 
+def test_created_ticket_is_persistent_with_its_event_loaded(db_session, people, category):
+    """create_ticket inserts with Core; the returned objects must behave as if the ORM had flushed them."""
+    from sqlalchemy import inspect as sa_inspect
+
+    ticket = service.create_ticket(
+        db_session, channel="phone", caller_number="13800001234", category=category, description="井盖缺失",
+        district_code=HONGSHAN, actor=people["agent"], at=local(2026, 9, 29, 9, 0), tz=TZ,
+        routing={"说明": ("第一步", "第二步"), "amount": 1.5}, event_data={"k": "值"})
+    state = sa_inspect(ticket)
+    assert state.persistent and not db_session.new and not db_session.dirty
+    assert "events" not in state.unloaded and len(ticket.events) == 1
+    (event,) = ticket.events
+    assert sa_inspect(event).persistent and event.ticket is ticket and event.ticket_id == ticket.id
+    assert ticket.routing == {"说明": ["第一步", "第二步"], "amount": 1.5} and event.data == {"k": "值"}
+    assert (ticket.version, ticket.transcript, ticket.parent_id, ticket.closed_at) == (1, "", None, None)
+    db_session.commit()
+    db_session.expire_all()
+    stored = db_session.get(Ticket, ticket.id)
+    assert stored.routing == {"说明": ["第一步", "第二步"], "amount": 1.5} and stored.version == 1
+    assert events(db_session, stored)[0].data == {"k": "值"}
+    # the optimistic lock works on it as on any loaded ticket
+    assert act(db_session, stored, "register", people["agent"], at=local(2026, 9, 29, 9, 5)).version == 2
+
+
+def test_create_ticket_works_in_a_fresh_process(tmp_path):
+    """The Core insert builds loaded objects without a constructor: mappers must get configured."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+from hotline.database import make_engine, session_factory
+from hotline.migrate import upgrade
+from hotline.cases.service import create_ticket
+engine = make_engine("sqlite:///{tmp_path / 'fresh.sqlite3'}")
+upgrade(engine)
+with session_factory(engine)() as s, s.begin():
+    t = create_ticket(s, channel="phone", caller_number="1", category=None, description="x", actor=None,
+                      at=datetime.now(timezone.utc), tz=ZoneInfo("Asia/Shanghai"), district_code="150402")
+    print(t.number, t.routing, t.events[0].action)
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[1:] == ["None", "create"]
+
+
 def test_source_key_is_idempotent_and_consumes_no_number(db_session, people):
     a = new_ticket(db_session, people, source_key="open311:abc")
     b = new_ticket(db_session, people, source_key="open311:abc", description="不同的内容")

@@ -425,3 +425,22 @@ def test_router_from_the_shipped_files():
     r = Router.from_files(Path(__file__).resolve().parents[2] / "routing_rules.yaml")
     d = r.route("90011", lon=XITUN_HEPING[0], lat=XITUN_HEPING[1], at=FRIDAY_10)
     assert (d.rule_id, d.department.name, d.community.name) == ("lights-out", "赤峰市路灯管理所", "和平社区")
+
+
+def test_to_dict_is_dataclasses_asdict(router):
+    """``to_dict`` is hand-written for speed; it must stay exactly ``asdict`` (keys, order, values)."""
+    from dataclasses import asdict
+
+    decisions = [
+        router.route("06001", lon=XITUN_HEPING[0], lat=XITUN_HEPING[1], at=FRIDAY_10),
+        router.route("06001", lon=XITUN_HEPING[0], lat=XITUN_HEPING[1], at=FRIDAY_10,
+                     override={"street_code": "150404001", "reason": "来电人更正了地址", "agent": "A017"}),
+        router.route("06001", district_code="150402", at=FRIDAY_10, override={"priority": "urgent"}),
+    ]
+    for d in decisions:
+        out = d.to_dict()
+        assert out == asdict(d)
+        assert list(out) == list(asdict(d))
+        assert json.dumps(out, ensure_ascii=False) == json.dumps(asdict(d), ensure_ascii=False)
+        if d.override is not None:
+            assert out["override"] is not d.override        # a copy, as asdict makes

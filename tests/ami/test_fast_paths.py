@@ -177,13 +177,18 @@ def test_fixture_stream_with_cold_and_warm_shape_cache(no_shapes):
     assert chunked(data, [1 << 15])[:3] == ref
 
 
+def _newexten_events(n: int, tail: str) -> bytes:
+    """``n`` Newexten events on distinct channels; ``tail``: the headers after ``Extension`` ({i} = index)."""
+    return b"".join(
+        (f"Event: Newexten\r\nPrivilege: dialplan,all\r\nChannel: SIP/100-{i:08x}\r\nExtension: 12319\r\n"
+         + tail.format(i=i) + "\r\n").encode()
+        for i in range(n)
+    )
+
+
 @pytest.mark.python_paths
 def test_bulk_path_takes_known_shapes_without_the_per_line_rule(monkeypatch):
-    events = b"".join(
-        f"Event: Newexten\r\nPrivilege: dialplan,all\r\nChannel: SIP/100-{i:08x}\r\nExtension: 12319\r\n"
-        f"Application: Playback\r\nAppData: hotline/welcome\r\nUniqueid: 1.{i}\r\n\r\n".encode()
-        for i in range(200)
-    )
+    events = _newexten_events(200, "Application: Playback\r\nAppData: hotline/welcome\r\nUniqueid: 1.{i}\r\n")
     ref = byte_by_byte(events, expect_banner=False)
     whole(events, expect_banner=False)  # learn the shape
     calls = []
@@ -430,11 +435,7 @@ def test_protocol_uses_the_extension_when_built():
 
 @pytest.mark.c_extension
 def test_c_path_takes_plain_messages_without_python_parsing(monkeypatch):
-    events = b"".join(
-        f"Event: Newexten\r\nPrivilege: dialplan,all\r\nChannel: SIP/100-{i:08x}\r\nExtension: 12319\r\n"
-        f"Application: Set\r\nAppData: IVR_PATH=main: 1\r\nCallerIDName: \u5f20\u4e09\r\nK:\r\n\r\n".encode()
-        for i in range(300)
-    )
+    events = _newexten_events(300, "Application: Set\r\nAppData: IVR_PATH=main: 1\r\nCallerIDName: \u5f20\u4e09\r\nK:\r\n")
     ref = byte_by_byte(events, expect_banner=False)
     calls = []
     for name in ("_fast_run", "_bulk_run", "_line"):

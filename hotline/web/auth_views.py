@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
+from hotline.users.roles import Role
 from hotline.users.service import authenticate
 from hotline.web.security import CurrentUser, current_user
 
@@ -81,6 +82,15 @@ async def me(user: CurrentUser = Depends(current_user)) -> dict:
             "department_code": user.department_code}
 
 
+#: Roles whose work needs deadlines past the holiday data (dispatch, extensions) or who maintain
+#: the rules: they see the calendar coverage notice on the home page.
+CALENDAR_NOTICE_ROLES = frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN})
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def home(request: Request, user: CurrentUser = Depends(current_user)):
-    return templates.TemplateResponse(request, "home.html", {"user": user})
+    notice = None
+    state = request.app.state.hotline
+    if user.role in CALENDAR_NOTICE_ROLES and state.calendar is not None:
+        notice = state.calendar.coverage_warning(state.now())
+    return templates.TemplateResponse(request, "home.html", {"user": user, "calendar_notice": notice})

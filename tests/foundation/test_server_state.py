@@ -98,3 +98,29 @@ def test_no_admin_is_created_when_users_exist(tmp_path, db_session):
     create_user(db_session, username="agent7", password="agent7-password", role="agent")
     assert ensure_first_admin(db_session, tmp_path) is None
     assert not (tmp_path / "initial_admin_password").exists()
+
+
+@pytest.mark.parametrize("role, shown", [("dispatcher", True), ("supervisor", True), ("admin", True),
+                                         ("agent", False), ("district_officer", False)])
+def test_home_page_tells_dispatchers_supervisors_and_admins_that_the_holiday_data_ends(tmp_path, role, shown):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from hotline.sla import package_years
+    from hotline.users.service import create_user
+
+    last = package_years()[1]
+    state = build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0, session_secret="x" * 40))
+    state.services.clear()
+    with state.sessions() as s, s.begin():
+        create_user(s, username="u1", password="user-pass-1", role=role, display_name="测试用户",
+                    district_code="150402" if role == "district_officer" else None)
+    with TestClient(create_app(state)) as client:
+        assert client.post("/login", data={"username": "u1", "password": "user-pass-1", "next": "/"},
+                           follow_redirects=False).status_code == 303
+        state.clock = lambda: datetime(last, 6, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
+        assert "节假日数据即将用尽" not in client.get("/").text           # far from the end: nothing
+        state.clock = lambda: datetime(last, 12, 5, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
+        page = client.get("/").text
+        assert ("节假日数据即将用尽" in page) is shown
+        assert (f"节假日数据只到 {last}-12-31" in page) is shown

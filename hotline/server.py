@@ -77,7 +77,7 @@ def build_state(settings: Settings) -> AppState:
     state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules, router=router,
                      calendar=calendar, stage_policy=callback_stage_policy(stage_policy_from_rules(rules), rules),
                      bus=EventBus())
-    warning = calendar.coverage_warning(state.now())
+    warning = state.calendar_warning()
     if warning:
         log.warning("%s", warning)
     from hotline.cases.views import routers as case_routers

@@ -52,6 +52,10 @@ class AppState:
             return self.clock()
         tz = getattr(getattr(self.rules, "calendar", None), "timezone", None)
         return datetime.now(ZoneInfo(tz) if tz else self.settings.tz)
+
+    def calendar_warning(self) -> str | None:
+        """The notice that the holiday data ends soon (start-up log, ``/readyz``, home page), if due."""
+        return self.calendar.coverage_warning(self.now()) if self.calendar is not None else None
     telephony: str = "off"                 # "asterisk", "simulator" or "off"
     services: list[Any] = field(default_factory=list)  # started with the app, stopped with it
     routers: list[Any] = field(default_factory=list)   # extra APIRouters mounted by the server
@@ -128,5 +132,5 @@ def _calendar_check(state: AppState) -> str:
     deadlines before that day are still computed)."""
     if state.calendar is None:
         return "not loaded"
-    warning = state.calendar.coverage_warning(state.now())
+    warning = state.calendar_warning()
     return "ok" if warning is None else f"warning: {warning}"

@@ -89,8 +89,5 @@ CALENDAR_NOTICE_ROLES = frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def home(request: Request, user: CurrentUser = Depends(current_user)):
-    notice = None
-    state = request.app.state.hotline
-    if user.role in CALENDAR_NOTICE_ROLES and state.calendar is not None:
-        notice = state.calendar.coverage_warning(state.now())
+    notice = request.app.state.hotline.calendar_warning() if user.role in CALENDAR_NOTICE_ROLES else None
     return templates.TemplateResponse(request, "home.html", {"user": user, "calendar_notice": notice})

@@ -290,9 +290,25 @@ def _loaded(cls: type, values: dict) -> Any:
     return obj
 
 
-# Columns create_ticket does not set: the values the ORM would have inserted (column defaults,
-# first version of the optimistic-lock counter).
-_TICKET_DEFAULTS = {"transcript": "", "satisfaction": None, "parent_id": None, "closed_at": None, "version": 1}
+def _column_defaults(table: Any) -> dict[str, Any]:
+    """What an INSERT that does not name a column stores there, where it is known without running
+    anything: the scalar default (``transcript`` "", the first ``version`` 1) or NULL. Columns with
+    a callable or server default are left out: the insert computes them and the ORM loads them
+    when read."""
+    out: dict[str, Any] = {}
+    for column in table.columns:
+        if column.primary_key or column.server_default is not None:
+            continue
+        if column.default is None:
+            out[column.key] = None
+        elif column.default.is_scalar:
+            out[column.key] = column.default.arg
+    return out
+
+
+# The in-memory ticket then holds exactly the row the ORM would have written (create_ticket's own
+# fields override these).
+_TICKET_DEFAULTS = _column_defaults(Ticket.__table__)
 _INSERTS: dict[str, tuple[Any, Any]] = {}
 
 

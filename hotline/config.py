@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     session_secret: SecretStr = SecretStr("")
+    write_lanes: int = Field(default=0, ge=0, description="worker threads for request handlers that write; "
+                                                         "0 = measured default (SQLite 1, PostgreSQL 2)")
 
     demo_call_rate: float = Field(default=0.2, description="simulated calls per second in demo mode")
 

@@ -7,8 +7,11 @@ upgraded to the psycopg driver so operators can paste a libpq URL.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
 
@@ -80,6 +83,10 @@ def make_engine(url: str, **kw) -> Engine:
 
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         kw.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        if u.database and u.database != ":memory:":
+            # A checkout never waits for a free connection (SQLite connections are cheap): a
+            # write run on the event loop (``writes_without_waiting``) must not block there.
+            kw.setdefault("max_overflow", -1)
         engine = create_engine(url, **kw)
 
         @event.listens_for(engine, "connect")
@@ -90,7 +97,11 @@ def make_engine(url: str, **kw) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            # busy timeout: sqlite3's ``timeout`` connect argument (30 s unless the caller sets it)
+            # busy timeout: sqlite3's ``timeout`` connect argument (30 s unless the caller sets it);
+            # kept to restore it after a no-wait BEGIN
+            timeout_ms = cur.execute("PRAGMA busy_timeout").fetchone()[0]
+            if _record is not None:
+                _record.info[BUSY_TIMEOUT_KEY] = timeout_ms
             cur.close()
 
         writers = engine.sqlite_writer_queue = threading.Lock()  # attribute: visible to tests
@@ -102,6 +113,10 @@ def make_engine(url: str, **kw) -> Engine:
             # Read-only work (``read_session_factory``) begins DEFERRED: WAL readers never wait.
             if conn.get_execution_options().get(READ_ONLY_OPTION):
                 conn.exec_driver_sql("BEGIN")
+                return
+            no_wait = _NO_WAIT.get()
+            if no_wait is not None:
+                _begin_without_waiting(conn, writers, no_wait)
                 return
             # Writers of this process queue on a lock first: the next one starts the moment the
             # previous commits, instead of sleeping in SQLite's busy handler (1…100 ms steps).
@@ -163,6 +178,66 @@ def check_connection(engine: Engine) -> None:
 
 
 READ_ONLY_OPTION = "hotline_read_only"
+BUSY_TIMEOUT_KEY = "hotline_busy_timeout_ms"
+
+
+class WriterBusy(RuntimeError):
+    """The SQLite writer is taken (by a thread of this process or by another process) and the
+    caller asked not to wait for it (:func:`writes_without_waiting`). Raised by the write
+    transaction's BEGIN, before anything was written."""
+
+
+@dataclass
+class _NoWaitCall:
+    began: bool = False    # its one write transaction has begun
+    busy: bool = False     # a BEGIN found the writer taken
+
+
+_NO_WAIT: ContextVar[_NoWaitCall | None] = ContextVar("hotline_no_wait_writes", default=None)
+
+
+@contextmanager
+def writes_without_waiting() -> Iterator[_NoWaitCall]:
+    """Inside, on SQLite, a write transaction's BEGIN never waits: it takes this process's
+    writer lock only if it is free and begins IMMEDIATE with no busy wait, else raises
+    :class:`WriterBusy` (check ``.busy`` on the yielded object too, in case the code inside
+    caught it). One write transaction per block: a second one raises
+    ``RuntimeError``, because the caller could no longer simply run the block again elsewhere.
+    Read-only sessions and PostgreSQL are not affected."""
+    call = _NoWaitCall()
+    token = _NO_WAIT.set(call)
+    try:
+        yield call
+    finally:
+        _NO_WAIT.reset(token)
+
+
+def _begin_without_waiting(conn, writers: threading.Lock, call: _NoWaitCall) -> None:
+    if call.began:
+        raise RuntimeError("writes_without_waiting: one write transaction per block")
+    if not writers.acquire(blocking=False):
+        call.busy = True
+        raise WriterBusy("SQLite writer lock held in this process")
+    dbapi_conn = conn.connection.driver_connection
+    try:
+        dbapi_conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            dbapi_conn.execute("BEGIN IMMEDIATE")
+        finally:
+            dbapi_conn.execute(f"PRAGMA busy_timeout = {int(conn.connection.info.get(BUSY_TIMEOUT_KEY, 30000))}")
+    except sqlite3.OperationalError as exc:
+        writers.release()
+        if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            call.busy = True
+            raise WriterBusy("SQLite database locked by another connection") from exc
+        raise
+    except BaseException:
+        writers.release()
+        raise
+    call.began = True
+    conn.info["hotline_writer_lock"] = True
+
+
 #: Seconds a writer waits for the in-process SQLite writer queue before leaving it to busy_timeout.
 WRITER_QUEUE_TIMEOUT = 10.0
 

@@ -15,7 +15,6 @@ this module never speaks AMI.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -132,7 +131,7 @@ async def transfer_call(body: TransferRequest, request: Request, call_id: str = 
             return len(log_transfer_request(session, call_id, str(target), actor=user.display_name or user.username,
                                             actor_id=user.id, at=at, district_names=names))
 
-    logged = await asyncio.to_thread(log)
+    logged = await request.app.state.hotline.write_lane.run(log)
     return {"call_id": call_id, "target": str(target), "status": "requested", "ticket_events": logged}
 
 

@@ -35,6 +35,7 @@ from hotline.privacy import FULL_NUMBER_ROLES, caller_number_for, mask_phone
 from hotline.sla.calendar import CalendarNotCovered
 from hotline.users.roles import Role
 from hotline.web.security import CurrentUser, current_user, require_roles
+from hotline.web.write_lane import in_write_lane
 
 __all__ = ["router", "routers", "actor_of", "api_errors", "now_for"]
 
@@ -150,8 +151,9 @@ def _event_data(data: dict | None, full: bool) -> dict:
     return data
 
 
-def ticket_detail(session: Session, t: Ticket, user: CurrentUser, *, fresh: bool = False) -> dict[str, Any]:
-    """The detail view; ``fresh`` = created in this transaction (no deadlines, parent or children yet)."""
+def ticket_detail(session: Session | None, t: Ticket, user: CurrentUser, *, fresh: bool = False) -> dict[str, Any]:
+    """The detail view; ``fresh`` = just created (no deadlines, parent or children yet; its one
+    event in memory), which reads nothing and needs no session."""
     full = user.role in FULL_NUMBER_ROLES
     if fresh:  # its one event is in memory since the insert
         events, deadlines, parent, children = sorted(t.events, key=lambda e: e.seq), [], None, []
@@ -218,8 +220,8 @@ def duplicate_out(c: DuplicateCandidate) -> dict[str, Any]:
 
 @router.post("/tickets", status_code=status.HTTP_201_CREATED, response_model=schemas.TicketCreated,
              summary="受理登记工单（自动路由并提示疑似重复件）")
-def create_ticket_api(body: schemas.TicketCreate, request: Request,
-                      user: CurrentUser = Depends(require_roles(*INTAKE_ROLES))) -> Response:
+async def create_ticket_api(body: schemas.TicketCreate, request: Request,
+                            user: CurrentUser = Depends(require_roles(*INTAKE_ROLES))) -> Response:
     """Route the report, register it in state 受理, and list open tickets that may be the same problem."""
     state = app_state(request)
     override = body.override.model_dump(exclude_none=True) if body.override else None
@@ -230,27 +232,38 @@ def create_ticket_api(body: schemas.TicketCreate, request: Request,
                   address=body.address, lat=body.lat, lon=body.lon, district_code=body.district_code,
                   street_code=body.street_code, priority=body.priority, override=override)
     with api_errors():
-        # Routing before the write transaction; the duplicate proposals in it, on the same connection
-        # (no second connection and transaction), before the day's number is drawn (on PostgreSQL
-        # not under that row lock; SQLite holds its one writer lock from the first statement).
+        # Routing is in-memory work (grid index, rules): done here, so the write lane holds
+        # only the transaction.
         decision = route_report(state, at=at, **report) if body.description.strip() else None
-        duplicates: list[DuplicateCandidate] = []
-        with state.sessions() as s, s.begin():
-            if decision is not None:
-                duplicates = propose_duplicates_before(s.connection(), state, decision, body.lat, body.lon, at)
-            result = intake_ticket(
-                s, state, channel=body.channel, caller_number=body.caller_number, caller_name=body.caller_name,
-                call_id=body.call_id, source_key=body.source_key, actor=actor_of(user), at=at,
-                actor_name=user.display_name or None, decision=decision, with_duplicates=False, **report)
-            if decision is None and result.created:  # no routing (blank description): by the stored ticket
-                duplicates = propose_duplicates(s.connection(), state, result.ticket, at)
-            detail = ticket_detail(s, result.ticket, user, fresh=result.created)
-        if not result.created:       # an existing ticket (source_key): nothing is proposed
-            duplicates = []
-        out = {"ticket": detail, "duplicates": [duplicate_out(c) for c in duplicates], "created": result.created}
+        result, duplicates, detail = await state.write_lane.run(
+            _register, state, body, user, report, decision, at)
+    if detail is None:  # created: the ticket and its first event are in memory, nothing to read
+        detail = ticket_detail(None, result.ticket, user, fresh=True)
+    out = {"ticket": detail, "duplicates": [duplicate_out(c) for c in duplicates], "created": result.created}
     # Serialised here (the hot path of intake); the response_model documents the same shape.
     return Response(json.dumps(out, ensure_ascii=False, allow_nan=False, default=_json_default),
                     status_code=status.HTTP_201_CREATED, media_type="application/json")
+
+
+def _register(state: Any, body: schemas.TicketCreate, user: CurrentUser, report: dict,
+              decision: Any, at: datetime) -> tuple[Any, list[DuplicateCandidate], dict | None]:
+    """The intake transaction (in the write lane): duplicate proposals on the transaction's
+    connection before the day's number is drawn (on PostgreSQL not under that row lock; SQLite
+    holds its one writer lock from the first statement), then the ticket and its first event.
+    Returns the result, the proposals and, for an existing ticket (``source_key``), its detail."""
+    duplicates: list[DuplicateCandidate] = []
+    with state.sessions() as s, s.begin():
+        if decision is not None:
+            duplicates = propose_duplicates_before(s.connection(), state, decision, body.lat, body.lon, at)
+        result = intake_ticket(
+            s, state, channel=body.channel, caller_number=body.caller_number, caller_name=body.caller_name,
+            call_id=body.call_id, source_key=body.source_key, actor=actor_of(user), at=at,
+            actor_name=user.display_name or None, decision=decision, with_duplicates=False, **report)
+        if not result.created:       # an existing ticket (source_key): nothing is proposed
+            return result, [], ticket_detail(s, result.ticket, user)
+        if decision is None:         # no routing (blank description): by the stored ticket
+            duplicates = propose_duplicates(s.connection(), state, result.ticket, at)
+    return result, duplicates, None
 
 
 @router.get("/tickets", response_model=schemas.TicketPage, summary="工单列表（按权限范围过滤）")
@@ -318,6 +331,7 @@ def get_ticket_api(request: Request, number: str = NumberPath, user: CurrentUser
 
 @router.post("/tickets/{number}/actions/{action}", response_model=schemas.TicketDetail,
              summary="执行工单操作（立案、派遣、签收、反馈、核查、回访、并案等）")
+@in_write_lane
 def perform_action_api(body: schemas.ActionRequest, request: Request, number: str = NumberPath,
                        action: str = Path(..., max_length=40, description="操作，如 register、dispatch、merge"),
                        user: CurrentUser = Depends(current_user)) -> dict:

@@ -348,7 +348,8 @@ async def post_request(request: Request, fmt: str) -> Response:
             return formats.render(fmt, "service_requests", [{
                 "service_request_id": result.ticket.number, "service_notice": notice,
                 "account_id": account_id or None}])
-    return _handle(fmt, build, request, tuple(fields.values()))
+    # The intake writes: through the write lane, which never lets it wait on the event loop.
+    return await state.write_lane.run(_handle, fmt, build, request, tuple(fields.values()))
 
 
 @router.get("/requests.{fmt}", summary="Open311 诉求列表（公开，不含来电人信息）")

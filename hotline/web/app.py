@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.config import Settings
 from hotline.database import read_session_factory
+from hotline.web.write_lane import WriteLane
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,13 @@ class AppState:
     bus: Any = None                        # ivr.bus.EventBus shared with telephony
     clock: Callable[[], datetime] | None = None  # "now" for request handlers (tests pin it)
     read_sessions: sessionmaker[Session] | None = None  # read-only work: no write lock on SQLite
+    write_lane: WriteLane | None = None    # where handlers that write run (hotline.web.write_lane)
 
     def __post_init__(self) -> None:
         if self.read_sessions is None:
             self.read_sessions = read_session_factory(self.engine)
+        if self.write_lane is None:
+            self.write_lane = WriteLane.for_engine(self.engine, self.settings.write_lanes)
 
     def now(self) -> datetime:
         """The current time in the hotline's zone (the rules' calendar zone, else the settings');

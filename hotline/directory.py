@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.cases.models import Ticket
 from hotline.cases.workflow import OPEN_STATES, TicketState
-from hotline.database import utcnow
+from hotline.database import read_session_factory, utcnow
 from hotline.rules.schema import Rules
 from hotline.sla.calendar import CalendarNotCovered, WorkCalendar
 from ivr.directory import DistrictLine, TicketStatus
@@ -40,10 +40,11 @@ def _status(t: Ticket) -> TicketStatus:
 
 class SqlDirectory:
     """Implements :class:`ivr.directory.Directory`. Database work runs in a thread so the
-    FastAGI event loop never blocks on SQL."""
+    FastAGI event loop never blocks on SQL, in read-only sessions so a caller on the line never
+    waits for the SQLite writer (an SLA sweep, an intake)."""
 
     def __init__(self, sessions: sessionmaker[Session], rules: Rules):
-        self.sessions = sessions
+        self.sessions = read_session_factory(sessions.kw["bind"])
         self.rules = rules
         self.calendar = work_calendar(rules)
 

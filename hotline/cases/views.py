@@ -277,7 +277,7 @@ def list_tickets_api(
 ) -> dict:
     """District and department officers see only their own tickets."""
     state = app_state(request)
-    with api_errors(), state.sessions() as s:
+    with api_errors(), state.read_sessions() as s:
         if q and q.strip() and user.role not in FULL_NUMBER_ROLES:
             # Masked roles search number, content and address — never callers' numbers.
             items, total = _list_masked(s, actor_of(user), state=state_, category_code=category,
@@ -325,7 +325,7 @@ NumberPath = Path(..., min_length=1, max_length=24, description="工单编号，
 @router.get("/tickets/{number}", response_model=schemas.TicketDetail, summary="工单详情（含流转记录、时限、可执行操作）")
 def get_ticket_api(request: Request, number: str = NumberPath, user: CurrentUser = Depends(current_user)) -> dict:
     state = app_state(request)
-    with api_errors(), state.sessions() as s:
+    with api_errors(), state.read_sessions() as s:
         return ticket_detail(s, get_ticket(s, actor_of(user), number), user)
 
 
@@ -357,7 +357,7 @@ def perform_action_api(body: schemas.ActionRequest, request: Request, number: st
 def duplicates_api(request: Request, number: str = NumberPath,
                    user: CurrentUser = Depends(require_roles(*INTAKE_ROLES))) -> list:
     state = app_state(request)
-    with api_errors(), state.sessions() as s:
+    with api_errors(), state.read_sessions() as s:
         ticket = get_ticket(s, actor_of(user), number)
         return [duplicate_out(c) for c in duplicates_of(s, ticket, rules=state.rules, at=now_for(state))]
 
@@ -367,7 +367,7 @@ def caller_history_api(request: Request, phone: str = Path(..., min_length=3, ma
                        limit: int = Query(10, ge=1, le=100),
                        user: CurrentUser = Depends(require_roles(*HISTORY_ROLES))) -> list:
     state = app_state(request)
-    with state.sessions() as s:
+    with state.read_sessions() as s:
         return [{"number": t.number, "state": t.state, "state_label": _state_label(t.state),
                  "category_name": t.category_name, "address": t.address, "created_at": t.created_at}
                 for t in caller_history(s, phone.strip(), limit=limit)]

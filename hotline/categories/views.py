@@ -43,7 +43,7 @@ def list_categories(request: Request, _user: CurrentUser = Depends(current_user)
         stmt = stmt.where(or_(Category.code.startswith(text, autoescape=True),
                               Category.name.contains(text, autoescape=True),
                               Category.big_class.contains(text, autoescape=True)))
-    with state.sessions() as s:
+    with state.read_sessions() as s:
         return [{"code": c.code, "kind": c.kind, "kind_label": KIND_LABEL.get(c.kind, c.kind), "name": c.name,
                  "big_class_code": c.big_class_code, "big_class": c.big_class, "standard_ref": c.standard_ref,
                  "default_department": c.default_department, "is_local_extension": c.is_local_extension}

@@ -52,7 +52,7 @@ def list_units(request: Request, _user: CurrentUser = Depends(current_user),
     parent_unit = aliased(GridUnit)
     stmt = (select(GridUnit, parent_unit.code).outerjoin(parent_unit, GridUnit.parent_id == parent_unit.id)
             .order_by(GridUnit.level, GridUnit.code))
-    with state.sessions() as s:
+    with state.read_sessions() as s:
         if parent:
             pid = s.scalar(select(GridUnit.id).where(GridUnit.code == parent))
             if pid is None:

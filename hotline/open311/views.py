@@ -256,7 +256,7 @@ def discovery(request: Request, fmt: str) -> Response:
 def services(request: Request, fmt: str) -> Response:
     def build(fmt: str) -> Response:
         _jurisdiction(request.query_params.get("jurisdiction_id"))
-        with _state(request).sessions() as s:
+        with _state(request).read_sessions() as s:
             items = [_service_out(svc) for svc in _services(s).values()]
         return formats.render(fmt, "services", items)
     return _handle(fmt, build, request)
@@ -266,7 +266,7 @@ def services(request: Request, fmt: str) -> Response:
 def service_definition(request: Request, service_code: str, fmt: str) -> Response:
     def build(fmt: str) -> Response:
         _jurisdiction(request.query_params.get("jurisdiction_id"))
-        with _state(request).sessions() as s:
+        with _state(request).read_sessions() as s:
             if service_code not in _services(s):
                 raise Open311Error(404, f"service_code {service_code!r} 不存在 (service_code not found)")
         return formats.render(fmt, "service_definition", {"service_code": service_code, "attributes": []})
@@ -358,7 +358,7 @@ def get_requests(request: Request, fmt: str) -> Response:
         q = request.query_params
         _jurisdiction(q.get("jurisdiction_id"))
         state = _state(request)
-        with state.sessions() as s:
+        with state.read_sessions() as s:
             services_map = _services(s)
             collisions = _collisions(services_map)
             stmt = select(Ticket)
@@ -412,7 +412,7 @@ def get_request(request: Request, service_request_id: str, fmt: str) -> Response
     def build(fmt: str) -> Response:
         _jurisdiction(request.query_params.get("jurisdiction_id"))
         state = _state(request)
-        with state.sessions() as s:
+        with state.read_sessions() as s:
             ticket = s.execute(select(Ticket).where(Ticket.number == service_request_id)).scalar_one_or_none()
             if ticket is None:
                 raise Open311Error(404, f"service_request_id {service_request_id!r} 不存在 (request not found)")

@@ -124,3 +124,19 @@ async def test_concurrent_intakes_all_land_once(agent, api_state):
     assert [r.status_code for r in rs] == [201] * 12
     numbers = {r.json()["ticket"]["number"] for r in rs}
     assert len(numbers) == 12 and _count(api_state) == before + 12
+
+
+async def test_reads_never_wait_for_the_writer(agent, api_state):
+    """Look-ups (screen pop, lists, Open311 GETs) run in read-only sessions: on SQLite they read
+    the last committed state while another connection writes, instead of queueing behind it."""
+    created = (await agent.post("/api/tickets", json=BODY)).json()["ticket"]
+    number = created["number"]
+    expected = {f"/api/tickets/{number}": number, "/api/tickets?page_size=5": number,
+                f"/api/tickets/{number}/duplicates": "[]", "/api/callers/13800001234/history": number,
+                "/api/categories?kind=component": "井盖", "/api/grid/units?level=1": "红山区",
+                "/open311/v2/services.json": "C01001", "/open311/v2/services/C01001.json": "C01001",
+                "/open311/v2/requests.json": number, f"/open311/v2/requests/{number}.json": number}
+    with database_writer_taken(api_state):
+        for path, text in expected.items():
+            r = await asyncio.wait_for(agent.get(path), 2)
+            assert r.status_code == 200 and text in r.text, (path, r.text[:300])

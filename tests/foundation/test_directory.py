@@ -81,3 +81,16 @@ def test_operator_entered_year_extends_the_calendar(rules):
     cal = work_calendar(rules.model_copy(update={"calendar": cal2}))
     assert cal.is_workday(date(2027, 1, 4)) and not cal.is_workday(date(2027, 1, 1))
     assert not cal.is_workday(date(2027, 1, 2))  # a Saturday
+
+
+async def test_in_call_look_ups_do_not_wait_for_the_writer(directory, engine):
+    """A caller asking for a ticket's status is answered while another connection writes."""
+    import asyncio
+
+    with engine.connect() as writer:       # holds SQLite's writer lock / a PostgreSQL transaction
+        writer.exec_driver_sql("UPDATE tickets SET priority = 'urgent' WHERE number = '12319-20261127-00002'")
+        status = await asyncio.wait_for(directory.ticket_status("12319-20261127-00001"), 2)
+        assert status is not None and status.status == "dispatched"
+        assert [t.number for t in await asyncio.wait_for(directory.open_tickets_for("13800000001"), 2)] == [
+            "12319-20261127-00001"]
+        writer.rollback()

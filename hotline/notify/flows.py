@@ -12,7 +12,7 @@ target                 recipient(s)
 ``responsible``        the ticket's department SMS number (``departments.sms_number``,
                        synced from ``routing_rules.yaml`` ``departments[].sms``); without
                        one, the district's line (``districts[].line``)
-``district``           the district's line
+``district``           the district office's ``sms`` number, else its line
 ``department:<code>``  that department's SMS number
 ``dispatcher``,        the numbers configured for the role: ``role_numbers`` (from the
 ``supervisor``,        ``HOTLINE_NOTIFY_ROLE_NUMBERS`` environment variable, see
@@ -131,10 +131,12 @@ class NotificationFlows:
         return dep.name, dep.sms
 
     def _district_line(self, code: str | None) -> tuple[str, str]:
+        """(name, number) of the district office: its SMS number, else its line (a landline is
+        refused when the row is sent, with a clear error)."""
         district = self.rules.district(code) if code else None
         if district is None:
             raise Unresolvable(f"工单未指定责任部门或区县，无法确定接收人(no department or district for {code!r})")
-        return district.name, district.line
+        return district.name, district.sms or district.line
 
     def recipients(self, session: Session, target: str, context: Mapping[str, Any]) -> list[str]:
         """Phone numbers (as configured, not yet normalised) for ``target``; :class:`Unresolvable` if none."""

@@ -232,6 +232,7 @@ class District(_Model):
     line: PhoneNumber          # local receiving line that calls are transferred to
     trunk: Identifier          # Asterisk endpoint the line is dialled through
     menu_digit: Digit | None = None
+    sms: PhoneNumber | None = None  # the district office's mobile for SMS notices (the line is a landline)
 
     def as_line(self) -> DistrictLine:
         return DistrictLine(self.code, self.name, self.line.replace("-", ""), self.menu_digit or "")

@@ -62,6 +62,24 @@ def test_escalation_targets_become_sms_or_clear_failures(db_session, db_factory,
     assert again.resolved == 0 and again.messages == 0
 
 
+def test_district_office_sms_number_is_used_instead_of_its_line(db_session, db_factory, rules, calendar):
+    """A district's ``sms`` (its office's mobile) receives the notices meant for the district;
+    without one they go to its line, which is a landline and fails visibly (test above)."""
+    districts = [d.model_copy(update={"sms": "13904760402"}) if d.code == "150402" else d for d in rules.districts]
+    with_sms = rules.model_copy(update={"districts": districts})
+    ticket = make_ticket(db_session)
+    row = add_deadline(db_session, ticket, "处置", START, 1, "working_days", calendar)
+    db_session.commit()
+    sweep(db_session, now=calendar.add_working_days(row.due_at, 5), rules=with_sms, calendar=calendar)
+    db_session.commit()
+    NotificationFlows(with_sms, role_numbers=ROLES).resolve_pending(db_factory, now=START)
+    db_session.expire_all()
+    rows = outbox(db_session)
+    office = [n for n in rows if n.to == "+8613904760402"]
+    assert len(office) == 1 and office[0].status == "pending" and ticket.number in office[0].body
+    assert not any("0476-8312319" in (n.last_error or "") for n in rows)
+
+
 def test_warning_and_dispatch_texts_from_the_templates(db_session, db_factory, rules, calendar):
     policy = stage_policy_from_rules(rules)
     ticket = make_ticket(db_session)

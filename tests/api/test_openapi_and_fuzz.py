@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from tests.api.conftest import new_ticket
 
@@ -47,6 +50,17 @@ def test_openapi_document(client_for):
             assert declared == set(re.findall(r"{(\w+)}", path)), (path, method)
     op_ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
     assert len(op_ids) == len(set(op_ids))
+    # and the whole document is valid against the OpenAPI specification of its version
+    validate(doc)
+
+
+def test_the_validator_catches_a_broken_document(client_for):
+    """The check above can fail: a document with an undeclared path parameter is refused."""
+    doc = client_for("agent1").get("/api/openapi.json").json()
+    op = doc["paths"]["/api/tickets/{number}"]["get"]
+    op["parameters"] = [p for p in op["parameters"] if p["name"] != "number"]
+    with pytest.raises(OpenAPIValidationError):
+        validate(doc)
 
 
 json_values = st.recursive(

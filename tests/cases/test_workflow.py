@@ -203,6 +203,29 @@ def test_district_officer_only_in_own_district():
     assert t.to_state is TicketState.IN_PROGRESS
 
 
+OFFICER_PAIRS = sorted((state, action, role) for (state, action), (_t, roles, *_r) in EXPECTED.items()
+                       for role in roles & OFFICERS)
+
+
+def test_officers_act_on_something():
+    assert {r for *_sa, r in OFFICER_PAIRS} == OFFICERS and len(OFFICER_PAIRS) >= 6
+
+
+@pytest.mark.parametrize("state,action,role", OFFICER_PAIRS)
+def test_every_officer_transition_is_refused_outside_the_officers_scope(state, action, role):
+    """Each transition an officer may make is allowed in their own district/department and
+    refused, naming both scopes, for a ticket of another district/department."""
+    mine = ticket(state, district=HONGSHAN, department=WATER)
+    theirs = ticket(state, district=SONGSHAN, department=GAS)
+    who = actor(role, district=HONGSHAN, department=WATER)
+    assert plan(action, who, mine, FULL_PAYLOAD).to_state.value == EXPECTED[(state, action)][0]
+    with pytest.raises(PermissionDenied) as err:
+        plan(action, who, theirs, FULL_PAYLOAD)
+    own, other = (HONGSHAN, SONGSHAN) if role is DO else (WATER, GAS)
+    assert own in str(err.value) and other in str(err.value), str(err.value)
+    assert action not in {a.value for a in available_actions(who, theirs)}
+
+
 def test_department_officer_only_in_own_department():
     gas_ticket = ticket("in_progress", district=HONGSHAN, department=GAS)
     with pytest.raises(PermissionDenied):

@@ -178,6 +178,21 @@ def test_rule_without_lead_follows_the_doctrine_of_the_kind(shipped_rules, sampl
     assert flipped.route("05009", street_code="150402001").lead == "territory"
 
 
+def test_a_rule_lead_overrides_the_doctrine_of_the_kind(shipped_rules, sample_index):
+    """``lead`` on a rule wins over routing.defaults: a matter led by its department, a component
+    led by the street office, each with the explanation that says so."""
+    r = inline(shipped_rules, sample_index, [rule("dept-leads", {"category": ["06001"]}, "city-urban", lead="owner"),
+                                             rule("street-leads", {"category": ["05009"]}, "city-housing",
+                                                  lead="territory")])
+    matter = r.route("06001", street_code="150402001")
+    assert (matter.lead, matter.lead_unit.code, matter.co_unit.code) == ("owner", "city-urban", "150402001")
+    assert "按规则由责任部门牵头：赤峰市城市管理综合执法局负责处置，西屯街道作为属地配合" in matter.explanation
+    component = r.route("05009", street_code="150402001")
+    assert (component.lead, component.lead_unit.code, component.co_unit.code) == \
+        ("territory", "150402001", "city-housing")
+    assert "按属地管理：由西屯街道牵头处置，赤峰市住房和城乡建设局配合" in component.explanation
+
+
 # --- doctrine when no rule matches --------------------------------------------------------------------
 
 
@@ -271,6 +286,16 @@ def test_point_beats_a_conflicting_address_and_says_so(router):
     assert any("与定位点不一致，以定位点为准" in s for s in d.explanation)
 
 
+def test_point_beats_a_conflicting_district_or_street_choice_and_says_so(router):
+    """The caller chose 松山区 (or one of its streets) in the menu, but the point lies in 红山区."""
+    d = router.route("06001", lon=XITUN_HEPING[0], lat=XITUN_HEPING[1], district_code="150404", at=FRIDAY_10)
+    assert d.place_source == "point" and d.district.code == "150402" and d.fallbacks == ("district_conflict",)
+    assert any("来电所选区县指向松山区" in s and "以定位点为准" in s for s in d.explanation)
+    d = router.route("06001", lon=XITUN_HEPING[0], lat=XITUN_HEPING[1], street_code="150404001", at=FRIDAY_10)
+    assert d.place_source == "point" and d.street.code == "150402001" and d.fallbacks == ("street_conflict",)
+    assert any("来电所选街道指向松山区 › 振兴街道" in s and "以定位点为准" in s for s in d.explanation)
+
+
 def test_an_address_naming_only_the_district_is_refined_by_the_chosen_street(router):
     d = router.route("06001", address="红山区某某路", street_code="150402001", at=FRIDAY_10)
     assert d.street.code == "150402001" and d.place_source == "address+street"
@@ -305,6 +330,7 @@ def test_override_place_rescues_an_unlocatable_case(router):
 def test_override_department_and_priority(router):
     d = router.route("06028", district_code="150402", at=FRIDAY_10,
                      override={"department": "hs-urban", "priority": "urgent"})
+    assert {"override_department", "override_priority"} <= set(d.fallbacks)
     assert d.department.code == "hs-urban" and d.co_unit.code == "hs-urban"
     assert d.priority == "urgent" and [s.amount for s in d.stages][0] == 1 and d.stages[0].unit == "working_hours"
     assert "坐席改派责任部门：赤峰市生态环境局 → 红山区城市管理综合执法局" in d.explanation
@@ -372,6 +398,10 @@ def test_without_a_grid_codes_still_route(shipped_rules, categories):
     d = Router(shipped_rules, None, categories).route("06001", street_code="150402001", lon=1.0, lat=1.0,
                                                       at=FRIDAY_10)
     assert d.district.name == "红山区" and d.street.code == "150402001" and "no_grid" in d.fallbacks
+    by_address = Router(shipped_rules, None, categories).route("06001", address="和平路12号", district_code="150402",
+                                                               at=FRIDAY_10)
+    assert by_address.district.code == "150402" and "no_grid" in by_address.fallbacks
+    assert "未加载网格，无法按地址定位" in by_address.explanation
 
 
 # --- output -------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from hotline.cases.errors import (
     IllegalTransition, InvalidTicket, MissingField, NotFound, PermissionDenied, StaleTicket, WorkflowError,
 )
 from hotline.cases.intake import (
-    IntakeError, intake_ticket, propose_duplicates, propose_duplicates_before, route_report,
+    IntakeError, intake_ticket, propose_duplicates_before, route_report,
 )
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
 from hotline.cases.service import caller_history, get_ticket, list_tickets, perform, ticket_view
@@ -253,7 +253,7 @@ def _register(state: Any, body: schemas.TicketCreate, user: CurrentUser, report:
     Returns the result, the proposals and, for an existing ticket (``source_key``), its detail."""
     duplicates: list[DuplicateCandidate] = []
     with state.sessions() as s, s.begin():
-        if decision is not None:
+        if decision is not None:     # None: a blank description, which intake_ticket refuses
             duplicates = propose_duplicates_before(s.connection(), state, decision, body.lat, body.lon, at)
         result = intake_ticket(
             s, state, channel=body.channel, caller_number=body.caller_number, caller_name=body.caller_name,
@@ -261,8 +261,6 @@ def _register(state: Any, body: schemas.TicketCreate, user: CurrentUser, report:
             actor_name=user.display_name or None, decision=decision, with_duplicates=False, **report)
         if not result.created:       # an existing ticket (source_key): nothing is proposed
             return result, [], ticket_detail(s, result.ticket, user)
-        if decision is None:         # no routing (blank description): by the stored ticket
-            duplicates = propose_duplicates(s.connection(), state, result.ticket, at)
     return result, duplicates, None
 
 

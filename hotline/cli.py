@@ -282,6 +282,69 @@ def ami_replay(file: Path, as_json: bool) -> None:
         click.echo("no calls found in the capture", err=True)
 
 
+# -- sla ----------------------------------------------------------------------
+@main.group()
+def sla() -> None:
+    """Deadlines and the holiday calendar."""
+
+
+@sla.command("calendar")
+def sla_calendar() -> None:
+    """Which years' holiday schedules are official and which are estimated (预计)."""
+    from hotline.directory import work_calendar
+    from hotline.server import StartupError, load_rules_or_fail
+
+    settings = _settings()
+    try:
+        calendar = work_calendar(load_rules_or_fail(settings))
+    except StartupError as exc:
+        raise CliError(str(exc)) from None
+    from datetime import datetime
+
+    now = datetime.now(calendar.tz)
+    click.echo(calendar.coverage(now).describe())
+    warning = calendar.coverage_warning(now)
+    if warning:
+        click.echo(warning)
+
+
+@sla.command("recompute")
+@click.option("--dry-run", is_flag=True, help="show what would change, write nothing")
+def sla_recompute(dry_run: bool) -> None:
+    """Recompute provisional (预计) deadlines on the current holiday calendar.
+
+    Run it after upgrading the holidays package or entering a year's official schedule in
+    routing_rules.yaml (the scheduler's leader also does it on its first sweep after a start).
+    Deadlines that have passed never move; each change is logged on the ticket.
+    """
+    from datetime import datetime
+
+    from hotline.cases.deadlines import provisional_summary, recompute_provisional
+    from hotline.database import session_factory
+    from hotline.directory import work_calendar
+    from hotline.server import StartupError, load_rules_or_fail
+
+    settings = _settings()
+    try:
+        calendar = work_calendar(load_rules_or_fail(settings))
+    except StartupError as exc:
+        raise CliError(str(exc)) from None
+    engine = _engine(settings)
+    now = datetime.now(calendar.tz)
+    with session_factory(engine)() as session:
+        results = recompute_provisional(session, calendar, now)
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    for r in results:
+        if r.why == "moved":
+            click.echo(f"{r.ticket_number} {r.stage}: {r.previous_due_at.astimezone(calendar.tz):%Y-%m-%d %H:%M} → "
+                       f"{r.due_at.astimezone(calendar.tz):%Y-%m-%d %H:%M}" + ("（仍为预计）" if r.provisional else ""))
+    summary = provisional_summary(results)
+    click.echo(("dry run, nothing written: " if dry_run else "") + json.dumps(summary, ensure_ascii=False))
+
+
 # -- serve --------------------------------------------------------------------
 @main.command()
 @click.option("--host", default=None, help="web bind address (default from settings)")

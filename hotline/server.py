@@ -77,6 +77,7 @@ def build_state(settings: Settings) -> AppState:
     state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules, router=router,
                      calendar=calendar, stage_policy=callback_stage_policy(stage_policy_from_rules(rules), rules),
                      bus=EventBus())
+    log.info("%s", calendar.coverage(state.now()).describe())
     warning = state.calendar_warning()
     if warning:
         log.warning("%s", warning)

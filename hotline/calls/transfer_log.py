@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotline.calls.models import Call
 from hotline.calls.service import get_call
 from hotline.cases.models import Ticket, TicketEvent
+from hotline.cases.timeline import LogEvent
 from hotline.database import transaction
 from ivr.bus import EventBus, Subscription
 from ivr.events import Transferred
@@ -33,8 +34,8 @@ log = logging.getLogger(__name__)
 __all__ = ["ACTION_TRANSFER", "ACTION_TRANSFER_REQUESTED", "RESULT_LABELS", "TransferLog",
            "log_transfer_request", "tickets_of_call"]
 
-ACTION_TRANSFER = "transfer"
-ACTION_TRANSFER_REQUESTED = "transfer_requested"
+ACTION_TRANSFER = LogEvent.TRANSFER.value
+ACTION_TRANSFER_REQUESTED = LogEvent.TRANSFER_REQUESTED.value
 RESULT_LABELS = {"answered": "已接通", "busy": "忙线", "no_answer": "无人接听", "congestion": "线路拥塞",
                  "unavailable": "线路不可用", "cancelled": "已取消", "failed": "失败", "pending": "转接中"}
 _RETRIES = 5

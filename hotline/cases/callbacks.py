@@ -27,13 +27,14 @@ from sqlalchemy.orm import Session
 from hotline.cases.errors import NotFound
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
 from hotline.cases.service import perform
+from hotline.cases.timeline import LogEvent
 from hotline.cases.workflow import STAGE_CALLBACK, Action, Actor, TicketState
 from hotline.sla import Stage, WorkCalendar
 
 __all__ = ["ACTION_ATTEMPT", "CallbackTask", "callback_stage_policy", "due_callbacks", "record_attempt",
            "record_callback"]
 
-ACTION_ATTEMPT = "callback_attempt"
+ACTION_ATTEMPT = LogEvent.CALLBACK_ATTEMPT.value
 
 
 @dataclass(frozen=True)

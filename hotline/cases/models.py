@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, text,
+    JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false, text,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
@@ -96,6 +96,7 @@ class TicketEvent(Base):
 
 _running = "completed_at IS NULL AND paused_at IS NULL"
 _unmarked = _running + " AND warned_at IS NULL AND overdue_at IS NULL"
+_open_provisional = "provisional AND completed_at IS NULL"
 
 
 class TicketDeadline(Base):
@@ -110,6 +111,9 @@ class TicketDeadline(Base):
               postgresql_where=text(_running), sqlite_where=text(_running)),
         Index("ix_ticket_deadlines_unwarned", "unit", "amount", "due_at",
               postgresql_where=text(_unmarked), sqlite_where=text(_unmarked)),
+        # deadlines to recompute when an official holiday schedule arrives
+        Index("ix_ticket_deadlines_provisional", "ticket_id",
+              postgresql_where=text(_open_provisional), sqlite_where=text(_open_provisional)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -123,6 +127,8 @@ class TicketDeadline(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # computed across a year whose holiday schedule is estimated (预计): recomputed once it is official
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     ticket: Mapped[Ticket] = relationship(back_populates="deadlines")
 

@@ -99,6 +99,8 @@ class DeadlineOut(BaseModel):
     started_at: datetime
     due_at: datetime
     completed_at: datetime | None = None
+    provisional: bool = Field(False, description="computed on an estimated holiday calendar (预计); "
+                                                  "recomputed once the official schedule is known")
     overdue: bool
 
 

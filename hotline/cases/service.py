@@ -5,9 +5,8 @@ checks run first, and the writes of one operation go through a SAVEPOINT, so a f
 at flush time (a concurrent edit, a constraint) leaves the caller's transaction usable
 and unchanged.
 
-SLA stage deadlines (``TicketDeadline``, one row per stage, the database is the source of
-truth): a transition's ``stops_stage`` completes that row; ``starts_stage`` (re)starts it
-with the ``Stage`` returned by ``stage_policy(ticket, stage_name)`` (``None`` = no limit
+SLA stage deadlines (``TicketDeadline`` rows, :mod:`hotline.cases.deadlines`): a transition's
+``stops_stage`` completes that row; ``starts_stage`` (re)starts it with the ``Stage`` returned by ``stage_policy(ticket, stage_name)`` (``None`` = no limit
 configured, no row). Extensions: a *pending* request does not pause the 处置 clock — the
 unit keeps working and may still give feedback (workflow), and a request must not become a
 way to stop the clock; an *approved* request moves the 处置 deadline by the requested
@@ -24,7 +23,7 @@ import json
 import re
 from datetime import datetime, timezone, tzinfo
 from enum import Enum
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from sqlalchemy import JSON, Text, bindparam, cast, false, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,15 +34,16 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from hotline.calls.models import Call
 from hotline.cases.errors import InvalidTicket, NotFound, StaleTicket
-from hotline.cases.models import Ticket, TicketDeadline, TicketEvent, TicketSubscription
+from hotline.cases.deadlines import StagePolicy, extend_handle_stage, start_stage, stop_stage
+from hotline.cases.models import Ticket, TicketEvent, TicketSubscription
 from hotline.cases.numbering import next_ticket_number
 from hotline.cases.workflow import (
-    NOTIFY_CALLER, STAGE_HANDLE, TERMINAL_STATES, Action, Actor, InvalidField, Satisfaction,
+    NOTIFY_CALLER, TERMINAL_STATES, Action, Actor, InvalidField, Satisfaction,
     TicketState, TicketView, Transition, in_scope, plan,
 )
 from hotline.categories.models import Category
 from hotline.notify.models import Notification
-from hotline.sla import Stage, WorkCalendar, compute_deadline
+from hotline.sla import WorkCalendar
 from hotline.users.roles import Role
 
 __all__ = [
@@ -55,8 +55,6 @@ __all__ = [
 CHANNELS = ("phone", "web", "open311", "exchange")
 PRIORITIES = ("normal", "high", "urgent")
 SYSTEM_ACTOR = "system"
-
-StagePolicy = Callable[[Ticket, str], "Stage | None"]
 
 _CODE_LENGTHS = {"district_code": 6, "street_code": 9, "community_code": 12}
 _MAX_LENGTHS = {"caller_number": 40, "caller_name": 80, "address": 300, "department_code": 40,
@@ -351,58 +349,6 @@ def _next_seq(session: Session, ticket_id: int) -> int:
     return (last or 0) + 1
 
 
-def _deadline(session: Session, ticket_id: int, stage: str) -> TicketDeadline | None:
-    return session.execute(select(TicketDeadline).where(
-        TicketDeadline.ticket_id == ticket_id, TicketDeadline.stage == stage)).scalar_one_or_none()
-
-
-def _stop_stage(session: Session, ticket: Ticket, stage: str, at: datetime) -> dict | None:
-    row = _deadline(session, ticket.id, stage)
-    if row is None or row.completed_at is not None:
-        return None
-    row.completed_at = at
-    return {"stage": stage, "completed_at": _iso(at), "due_at": _iso(row.due_at),
-            "overdue": at > row.due_at}
-
-
-def _start_stage(session: Session, ticket: Ticket, stage_name: str, at: datetime,
-                 stage_policy: StagePolicy, calendar: WorkCalendar) -> dict | None:
-    stage = stage_policy(ticket, stage_name)
-    if stage is None:
-        return None
-    if not isinstance(stage, Stage):
-        raise TypeError(f"stage_policy must return a hotline.sla.Stage or None, got {stage!r}")
-    due = compute_deadline(at, stage, calendar)
-    row = _deadline(session, ticket.id, stage_name)
-    if row is None:
-        row = TicketDeadline(ticket_id=ticket.id, stage=stage_name)
-        session.add(row)
-    row.amount, row.unit = float(stage.amount), stage.unit.value
-    row.started_at, row.due_at = at, due
-    row.paused_at = row.completed_at = row.warned_at = row.overdue_at = None
-    return {"stage": stage_name, "amount": stage.amount, "unit": stage.unit.value,
-            "started_at": _iso(at), "due_at": _iso(due)}
-
-
-def _extend_handle_stage(session: Session, ticket: Ticket, calendar: WorkCalendar) -> dict | None:
-    """Move the 处置 deadline by the duration of the latest extension request."""
-    request = session.execute(
-        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
-                                  TicketEvent.action == Action.REQUEST_EXTENSION.value)
-        .order_by(TicketEvent.seq.desc()).limit(1)).scalar_one_or_none()
-    row = _deadline(session, ticket.id, STAGE_HANDLE)
-    if request is None or row is None or row.completed_at is not None:
-        return None
-    duration, unit = request.data.get("duration"), request.data.get("unit")
-    if duration is None or unit is None:
-        return None
-    old_due = row.due_at
-    row.due_at = compute_deadline(old_due, Stage(STAGE_HANDLE, duration, unit), calendar)
-    row.warned_at = row.overdue_at = None
-    return {"stage": STAGE_HANDLE, "extended_by": duration, "unit": unit,
-            "previous_due_at": _iso(old_due), "due_at": _iso(row.due_at)}
-
-
 def _subscribe_to_parent(session: Session, child: Ticket, parent: Ticket) -> list[str]:
     phones = [child.caller_number] + list(session.execute(
         select(TicketSubscription.phone).where(TicketSubscription.ticket_id == child.id)).scalars())
@@ -495,11 +441,11 @@ def perform(
 
             deadlines = []
             if transition.stops_stage:
-                deadlines.append(_stop_stage(session, ticket, transition.stops_stage, at))
+                deadlines.append(stop_stage(session, ticket, transition.stops_stage, at))
             if transition.action is Action.APPROVE_EXTENSION:
-                deadlines.append(_extend_handle_stage(session, ticket, calendar))
+                deadlines.append(extend_handle_stage(session, ticket, calendar))
             if transition.starts_stage:
-                deadlines.append(_start_stage(session, ticket, transition.starts_stage, at, stage_policy, calendar))
+                deadlines.append(start_stage(session, ticket, transition.starts_stage, at, stage_policy, calendar))
             deadlines = [d for d in deadlines if d]
             if deadlines:
                 data["deadlines"] = deadlines

@@ -30,7 +30,8 @@ from hotline.cases.intake import (
 )
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
 from hotline.cases.service import caller_history, get_ticket, list_tickets, perform, ticket_view
-from hotline.cases.workflow import ACTION_LABELS, Action, Actor, TicketState, available_actions
+from hotline.cases.timeline import event_label
+from hotline.cases.workflow import Action, Actor, TicketState, available_actions
 from hotline.privacy import FULL_NUMBER_ROLES, caller_number_for, mask_phone
 from hotline.sla.calendar import CalendarNotCovered
 from hotline.users.roles import Role
@@ -95,8 +96,8 @@ def actor_of(user: CurrentUser) -> Actor:
 
 
 def calendar_message(exc: CalendarNotCovered) -> str:
-    return (f"节假日数据未覆盖 {exc.year} 年，无法计算办理时限；请管理员在 routing_rules.yaml 的 "
-            f"calendar.local_years 中补充该年安排后重试（calendar does not cover {exc.year}）")
+    return (f"{exc.year} 年超出工作日历可计算的范围（{exc.covered[0]}–{exc.covered[1]}），无法计算办理时限"
+            f"（calendar cannot compute {exc.year}）")
 
 
 @contextmanager
@@ -173,12 +174,11 @@ def ticket_detail(session: Session | None, t: Ticket, user: CurrentUser, *, fres
         "satisfaction": t.satisfaction, "closed_at": t.closed_at, "parent": parent, "children": children,
         "routing": t.routing,
         "events": [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
-                    "action_label": ACTION_LABELS[Action(e.action)] if e.action in Action._value2member_map_
-                    else ("受理" if e.action == "create" else e.action),
+                    "action_label": event_label(e.action),
                     "from_state": e.from_state, "to_state": e.to_state, "note": e.note,
                     "data": _event_data(e.data, full)} for e in events],
         "deadlines": [{"stage": d.stage, "amount": d.amount, "unit": d.unit, "started_at": d.started_at,
-                       "due_at": d.due_at, "completed_at": d.completed_at,
+                       "due_at": d.due_at, "completed_at": d.completed_at, "provisional": d.provisional,
                        "overdue": (d.completed_at or now_utc()) > d.due_at} for d in deadlines],
         "available_actions": [{"value": a.value, "label": a.label} for a in actions],
     })

@@ -82,7 +82,7 @@ class Router:
         if not self._by_code:
             raise RoutingError("没有任何分类：无法路由")
         self._check_references(rules)
-        if calendar is None and rules.calendar.holiday_source == "chinese_calendar":
+        if calendar is None and rules.calendar.holiday_source != "none":
             calendar = WorkCalendar(rules.calendar.timezone, local_years=rules.calendar.local_years,
                                     extra_holidays=rules.calendar.extra_holidays,
                                     extra_workdays=rules.calendar.extra_workdays)

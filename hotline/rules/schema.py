@@ -188,12 +188,14 @@ class TimeLimitSet(_Model):
 
 class Calendar(_Model):
     timezone: Text = "Asia/Shanghai"
-    holiday_source: Literal["chinese_calendar", "none"] = "chinese_calendar"
+    # "holidays" (the python-holidays package: official schedules, later years estimated) or
+    # "none"; "chinese_calendar" is the name of earlier versions and means "holidays" (decision 0007)
+    holiday_source: Literal["holidays", "chinese_calendar", "none"] = "holidays"
     office_hours: DaySpans = Field(min_length=1)
     extra_holidays: tuple[date, ...] = ()
     extra_workdays: tuple[date, ...] = ()
     # Years whose official schedule the operator enters by hand (extra_holidays/extra_workdays)
-    # before the chinesecalendar package knows them; weekends are rest days there otherwise.
+    # before the holidays package has it; weekends are rest days there otherwise.
     local_years: tuple[Annotated[int, Field(ge=2000, le=2100)], ...] = ()
 
     @model_validator(mode="after")
@@ -205,6 +207,8 @@ class Calendar(_Model):
         both = sorted(set(self.extra_holidays) & set(self.extra_workdays))
         if both:
             raise ValueError(f"{both[0]} is listed both as an extra holiday and as an extra workday")
+        if self.holiday_source == "chinese_calendar":
+            object.__setattr__(self, "holiday_source", "holidays")
         return self
 
 

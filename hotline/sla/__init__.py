@@ -6,10 +6,11 @@ is done elsewhere on top of these functions.
 
 from .calendar import (
     DEFAULT_OFFICE_HOURS,
+    CalendarCoverage,
     CalendarNotCovered,
     NaiveDatetimeError,
     WorkCalendar,
-    package_years,
+    official_package_years,
 )
 from .deadlines import (
     DEFAULT_WARNING_FRACTION,
@@ -24,6 +25,7 @@ from .deadlines import (
 __all__ = [
     "DEFAULT_OFFICE_HOURS",
     "DEFAULT_WARNING_FRACTION",
+    "CalendarCoverage",
     "CalendarNotCovered",
     "ClockStateError",
     "NaiveDatetimeError",
@@ -33,5 +35,5 @@ __all__ = [
     "Unit",
     "WorkCalendar",
     "compute_deadline",
-    "package_years",
+    "official_package_years",
 ]

@@ -4,13 +4,22 @@ All public methods take and return timezone-aware datetimes; naive ones are
 refused with :class:`NaiveDatetimeError`. Results are expressed in the
 calendar's own time zone (``Asia/Shanghai`` by default).
 
-Holiday data comes from the ``chinesecalendar`` package, which only knows the
-years the State Council schedule had been published for when it was
-released. A date outside those years raises :class:`CalendarNotCovered`
-naming the year -- it is never silently treated as an ordinary weekday. An
-operator who has the official schedule of a new year before the package is
-updated can declare that year in ``local_years`` and list its holidays and
-make-up days in ``extra_holidays`` / ``extra_workdays``.
+Holiday data comes from the ``holidays`` package (python-holidays, released monthly;
+decision 0007). Its China calendar holds the State Council's official schedules
+(放假安排 with their 调休 make-up working days) for every year it has been updated for,
+and computes any later year by rule (the statutory holidays, weekend holidays moved to
+the next working day, no make-up days). A year is therefore either
+
+* **official** -- the package has that year's published schedule, or the operator
+  declared the year in ``local_years`` and entered its schedule in
+  ``extra_holidays`` / ``extra_workdays``; or
+* **estimated** (推定) -- computed by rule. Deadlines that run through an estimated
+  year are still computed, never refused; :meth:`WorkCalendar.depends_on_estimate`
+  says so, and the caller marks them provisional (预计) so that they can be
+  recomputed once the official schedule is known.
+
+Only a year outside what the package can compute at all (before 1950, after 2100)
+raises :class:`CalendarNotCovered`.
 
 Conventions
 -----------
@@ -25,19 +34,24 @@ Conventions
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from numbers import Real
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import chinese_calendar
-from chinese_calendar import constants as _cc_constants
+import holidays as _holidays
+from holidays.countries.china import ChinaStaticHolidays as _ChinaSchedules
 
 __all__ = [
+    "CalendarCoverage",
     "CalendarNotCovered",
     "NaiveDatetimeError",
     "WorkCalendar",
     "DEFAULT_OFFICE_HOURS",
-    "package_years",
+    "COMPUTABLE_YEARS",
+    "official_package_years",
+    "package_version",
 ]
 
 DEFAULT_OFFICE_HOURS: tuple[tuple[_dt.time, _dt.time], ...] = (
@@ -49,27 +63,76 @@ DEFAULT_OFFICE_HOURS: tuple[tuple[_dt.time, _dt.time], ...] = (
 _MAX_DAY_SCAN = 400
 
 
-def package_years() -> tuple[int, int]:
-    """First and last year the installed ``chinesecalendar`` has holiday data for."""
-    years = [d.year for d in _cc_constants.holidays]
-    return min(years), max(years)
+#: Years the ``holidays`` package can compute China's calendar for (its lunar tables).
+COMPUTABLE_YEARS = (1950, 2100)
 
 
-#: Warn this many days before the holiday data runs out (longer than any stage's time limit).
+def package_version() -> str:
+    return getattr(_holidays, "__version__", "?")
+
+
+def official_package_years() -> frozenset[int]:
+    """Years whose official State Council schedule the installed ``holidays`` package holds.
+
+    Every published schedule since 2001 moves at least one day (调休), so the package lists each
+    official year among its special (substituted) days; a year it does not list is computed by
+    rule only. This is the one place that reads that table.
+    """
+    return frozenset(_ChinaSchedules.special_public_holidays)
+
+
+#: Warn this many days before deadlines start running into an estimated year (longer than any
+#: stage's time limit).
 COVERAGE_HORIZON_DAYS = 90
 
 
-class CalendarNotCovered(LookupError):
-    """The holiday schedule of a year is unknown, so working time cannot be computed."""
+def _ranges(years: Iterable[int]) -> str:
+    """``2001–2026, 2028`` for a set of years."""
+    out, run = [], []
+    for year in sorted(years):
+        if run and year == run[-1] + 1:
+            run.append(year)
+            continue
+        if run:
+            out.append(f"{run[0]}–{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [year]
+    if run:
+        out.append(f"{run[0]}–{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out)
 
-    def __init__(self, year: int, covered: tuple[int, int]):
+
+@dataclass(frozen=True)
+class CalendarCoverage:
+    """Which years' holiday schedules are official and from which year on they are estimated."""
+
+    source: str                    # e.g. "holidays 0.109"
+    official: str                  # e.g. "2001–2026"
+    local_years: tuple[int, ...]   # years the operator entered in routing_rules.yaml
+    estimated_from: int | None     # first year after the current one that is estimated, if any
+    fingerprint: str               # changes whenever the data a deadline depends on changes
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "official_years": self.official, "local_years": list(self.local_years),
+                "estimated_from": self.estimated_from}
+
+    def describe(self) -> str:
+        text = f"节假日数据来源 {self.source}；正式安排年份 {self.official}"
+        if self.local_years:
+            text += f"（其中本地录入 {_ranges(self.local_years)}）"
+        if self.estimated_from is not None:
+            text += f"；{self.estimated_from} 年起为推定安排，涉及的时限标为“预计”"
+        return text
+
+
+class CalendarNotCovered(LookupError):
+    """The calendar of a year cannot be computed at all (outside 1950–2100)."""
+
+    def __init__(self, year: int, covered: tuple[int, int] = COMPUTABLE_YEARS):
         self.year = year
         self.covered = covered
         super().__init__(
-            f"no holiday/make-up-day data for year {year}: chinesecalendar "
-            f"{getattr(chinese_calendar, '__version__', '?')} covers {covered[0]}-{covered[1]}; "
-            f"update the package or declare {year} in local_years with its official schedule "
-            f"(工作日历缺少 {year} 年节假日安排)"
+            f"no holiday data can be computed for year {year}: the holidays package covers "
+            f"{covered[0]}-{covered[1]} (工作日历无法计算 {year} 年)"
         )
 
 
@@ -143,7 +206,10 @@ class WorkCalendar:
         extra_holidays: Iterable[_dt.date] = frozenset(),
         extra_workdays: Iterable[_dt.date] = frozenset(),
         local_years: Iterable[int] = frozenset(),
+        official_years: Iterable[int] | None = None,
     ):
+        """``official_years``: the years whose State Council schedule is published (default: those
+        the installed ``holidays`` package holds); tests pin it to make a year estimated."""
         if isinstance(tz, ZoneInfo):
             self.tz = tz
         elif isinstance(tz, str):
@@ -165,39 +231,60 @@ class WorkCalendar:
                 raise TypeError(f"local_years must contain integers, got {year!r}")
             years.add(year)
         self.local_years = frozenset(years)
-        self._package_years = package_years()
+        self._official_package_years = (official_package_years() if official_years is None
+                                        else frozenset(official_years))
+        self._rest_days: dict[int, tuple[frozenset[_dt.date], frozenset[_dt.date]]] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"WorkCalendar(tz={self.tz.key!r}, office_hours={self.office_hours!r})"
 
-    # ---- days ---------------------------------------------------------------
+    # ---- which years are known ------------------------------------------------
 
     def covers(self, year: int) -> bool:
-        """True when the holiday schedule of ``year`` is known."""
-        first, last = self._package_years
-        return first <= year <= last or year in self.local_years
+        """True when working days of ``year`` can be computed (officially or estimated)."""
+        return COMPUTABLE_YEARS[0] <= year <= COMPUTABLE_YEARS[1] or year in self.local_years
 
-    def covered_through(self, day: _dt.date | _dt.datetime) -> _dt.date | None:
-        """The last day of the unbroken run of covered years that starts with ``day``'s year
-        (None if that year itself is not covered): deadlines can be computed up to it."""
-        year = self._local_date(day).year
-        if not self.covers(year):
-            return None
-        while self.covers(year + 1):
-            year += 1
-        return _dt.date(year, 12, 31)
+    def is_official(self, year: int) -> bool:
+        """True when the official schedule of ``year`` is known (package data or local entries)."""
+        return year in self._official_package_years or year in self.local_years
+
+    def is_estimated(self, year: int) -> bool:
+        """True when ``year`` is computed by rule only (推定): its deadlines are provisional."""
+        return self.covers(year) and not self.is_official(year)
+
+    def depends_on_estimate(self, start: _dt.date | _dt.datetime, end: _dt.date | _dt.datetime) -> bool:
+        """Whether working time from ``start`` to ``end`` touches an estimated year, so that a
+        deadline computed across it is provisional (预计)."""
+        first, last = sorted((self._local_date(start, "start").year, self._local_date(end, "end").year))
+        return any(self.is_estimated(year) for year in range(first, last + 1))
+
+    def coverage(self, day: _dt.date | _dt.datetime) -> CalendarCoverage:
+        """Official and estimated years as seen on ``day`` (for ``/readyz`` and the start-up log)."""
+        today = self._local_date(day)
+        official = {y for y in self._official_package_years | self.local_years}
+        estimated_from = next((y for y in range(today.year, COMPUTABLE_YEARS[1] + 1) if self.is_estimated(y)), None)
+        fingerprint = "|".join([
+            package_version(), _ranges(official), ",".join(sorted(d.isoformat() for d in self.extra_holidays)),
+            ",".join(sorted(d.isoformat() for d in self.extra_workdays)), repr(self.office_hours), self.tz.key,
+        ])
+        return CalendarCoverage(f"holidays {package_version()}", _ranges(official), tuple(sorted(self.local_years)),
+                                estimated_from, fingerprint)
 
     def coverage_warning(self, day: _dt.date | _dt.datetime, horizon_days: int = COVERAGE_HORIZON_DAYS) -> str | None:
-        """A message when the holiday data ends within ``horizon_days`` of ``day`` (deadlines that
-        run past it cannot be computed), else None."""
+        """A notice when deadlines within ``horizon_days`` of ``day`` run into an estimated year
+        (they are computed and marked 预计, never refused), else None."""
         today = self._local_date(day)
-        end = self.covered_through(today)
-        if end is not None and (end - today).days > horizon_days:
+        horizon = today + _dt.timedelta(days=horizon_days)
+        years = [y for y in range(today.year, horizon.year + 1) if self.is_estimated(y)]
+        if not years:
             return None
-        until = f"节假日数据只到 {end.isoformat()}" if end else f"节假日数据不含 {today.year} 年"
-        return (f"{until}：请在 routing_rules.yaml 的 calendar.local_years / extra_holidays / extra_workdays "
-                f"中补录国务院公布的放假安排，否则超出该日期的时限无法计算 "
-                f"(holiday data ends {end or 'before today'}; add the next year's schedule to the rules)")
+        return (f"{_ranges(years)} 年的节假日安排尚未正式公布（或未录入），涉及该年的办理时限按推定日历计算并标为“预计”；"
+                f"国务院公布后请升级 holidays 包或在 routing_rules.yaml 的 calendar.local_years / extra_holidays / "
+                f"extra_workdays 中录入，预计时限将自动重算 "
+                f"(holiday schedule of {_ranges(years)} is estimated; deadlines there are provisional)")
+
+    # ---- days -------------------------------------------------------------------
 
     def _local_date(self, day: _dt.date | _dt.datetime, name: str = "date") -> _dt.date:
         if isinstance(day, _dt.datetime):
@@ -206,26 +293,44 @@ class WorkCalendar:
             raise TypeError(f"{name} must be a datetime.date, got {type(day).__name__}")
         return day
 
+    def _package_days(self, year: int) -> tuple[frozenset[_dt.date], frozenset[_dt.date]]:
+        """Rest days on weekdays and working weekend days (调休) of ``year`` from the package,
+        computed once per year (the package fills its tables lazily; this keeps threads apart)."""
+        days = self._rest_days.get(year)
+        if days is None:
+            with self._lock:
+                days = self._rest_days.get(year)
+                if days is None:
+                    # the next year too: its schedule may make a late-December weekend day of this
+                    # year a working day (2005-12-31 for 2006's New Year)
+                    china = _holidays.China(years=(year, year + 1))
+                    days = (frozenset(d for d in china if d.year == year),
+                            frozenset(d for d in china.weekend_workdays if d.year == year))
+                    self._rest_days[year] = days
+        return days
+
     def is_workday(self, day: _dt.date | _dt.datetime) -> bool:
         """Is ``day`` a working day (an aware datetime is converted to the local date)?
 
         Statutory holidays are rest days, 调休 weekend make-up days are working
-        days; ``extra_holidays`` / ``extra_workdays`` override both.
+        days; ``extra_holidays`` / ``extra_workdays`` override both. A year in
+        ``local_years`` that the package has no official schedule for is the operator's:
+        weekdays work unless listed in ``extra_holidays``.
         """
         day = self._local_date(day)
         if day in self.extra_workdays:
             return True
         if day in self.extra_holidays:
             return False
-        if day.year in self.local_years and not self._package_covers(day.year):
+        year = day.year
+        if year in self.local_years and year not in self._official_package_years:
             return day.weekday() < 5
-        if not self.covers(day.year):
-            raise CalendarNotCovered(day.year, self._package_years)
-        return bool(chinese_calendar.is_workday(day))
-
-    def _package_covers(self, year: int) -> bool:
-        first, last = self._package_years
-        return first <= year <= last
+        if not self.covers(year):
+            raise CalendarNotCovered(year)
+        rest, weekend_work = self._package_days(year)
+        if day in weekend_work:
+            return True
+        return day.weekday() < 5 and day not in rest
 
     def next_workday(self, day: _dt.date | _dt.datetime) -> _dt.date:
         """The first working day strictly after ``day``."""

@@ -1,4 +1,10 @@
-"""The periodic job: SLA sweep, internal-notification resolution, SMS outbox, due callbacks.
+"""The periodic job: provisional deadlines, SLA sweep, internal-notification resolution, SMS
+outbox, due callbacks.
+
+Provisional deadlines (computed on an estimated holiday calendar, decision 0007) are
+recomputed by the leader on its first tick and whenever the calendar's data changes (its
+fingerprint: package version, official years, local entries), not on every tick: rows created
+since were computed on the same calendar.
 
 One APScheduler 3 ``AsyncIOScheduler`` with one interval job, in memory (no job store): the
 deadlines live on the rows, so the job is rebuilt from nothing on every start and a restart
@@ -26,6 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.cases.callbacks import due_callbacks
+from hotline.cases.deadlines import provisional_summary, recompute_provisional
 from hotline.database import utcnow
 from hotline.notify.flows import NotificationFlows, ResolveReport, SmsOutboxSender, role_numbers_from_env
 from hotline.notify.gateways import SmsGateway
@@ -45,6 +52,7 @@ JOB_ID = "hotline-sla-tick"
 class TickReport:
     at: datetime
     leader: bool
+    recomputed: dict | None = None     # provisional deadlines looked at (only when the calendar changed)
     sweep: SweepReport | None = None
     resolved: ResolveReport | None = None
     sent: SendCounts | None = None
@@ -74,6 +82,7 @@ class SchedulerService:
         self._inflight: asyncio.Future | None = None
         self._tick_done: asyncio.Condition | None = None
         self._run_mutex = threading.Lock()
+        self._recomputed_with: str | None = None   # calendar fingerprint of the last recompute
 
     # -- one tick -----------------------------------------------------------------------------
 
@@ -97,6 +106,11 @@ class SchedulerService:
             if not leader:
                 return TickReport(at=at, leader=False)
             report = TickReport(at=at, leader=True)
+            try:
+                report.recomputed = self.recompute_if_calendar_changed(at)
+            except Exception as exc:
+                log.exception("recomputing provisional deadlines failed")
+                report.errors.append(f"recompute: {exc}")
             try:
                 with self.sessions() as session:
                     report.sweep = sweep(session, now=at, rules=self.rules, calendar=self.calendar,
@@ -124,6 +138,20 @@ class SchedulerService:
                 log.exception("listing due callbacks failed")
                 report.errors.append(f"callbacks: {exc}")
             return report
+
+    def recompute_if_calendar_changed(self, at: datetime) -> dict | None:
+        """Recompute provisional deadlines when the calendar differs from the last recompute's."""
+        fingerprint = self.calendar.coverage(at).fingerprint
+        if fingerprint == self._recomputed_with:
+            return None
+        with self.sessions() as session, session.begin():
+            results = recompute_provisional(session, self.calendar, at)
+        if not any(r.why == "busy" for r in results):   # else: again on the next tick
+            self._recomputed_with = fingerprint
+        summary = provisional_summary(results)
+        if results:
+            log.info("provisional deadlines recomputed: %s", summary)
+        return summary
 
     # -- the scheduler --------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
+from hotline.cases.timeline import LogEvent
 from hotline.notify.models import Notification
 from hotline.sla.calendar import CalendarNotCovered, WorkCalendar
 from hotline.users.roles import Role
@@ -67,9 +68,9 @@ __all__ = [
     "Level", "SweepPolicy", "SweepReport", "WorkTime", "sweep", "role_target",
 ]
 
-ACTION_WARNING = "sla_warning"
-ACTION_OVERDUE = "sla_overdue"
-ACTION_ESCALATE = "escalate"
+ACTION_WARNING = LogEvent.SLA_WARNING.value
+ACTION_OVERDUE = LogEvent.SLA_OVERDUE.value
+ACTION_ESCALATE = LogEvent.ESCALATE.value
 SYSTEM_ACTOR = "system"
 ACTION_EXTENSION_APPROVED = "approve_extension"   # hotline.cases.workflow.Action.APPROVE_EXTENSION
 

@@ -58,7 +58,8 @@ class AppState:
         return datetime.now(ZoneInfo(tz) if tz else self.settings.tz)
 
     def calendar_warning(self) -> str | None:
-        """The notice that the holiday data ends soon (start-up log, ``/readyz``, home page), if due."""
+        """The notice that deadlines soon run into an estimated holiday year (start-up log,
+        ``/readyz``, home page), if due."""
         return self.calendar.coverage_warning(self.now()) if self.calendar is not None else None
     telephony: str = "off"                 # "asterisk", "simulator" or "off"
     services: list[Any] = field(default_factory=list)  # started with the app, stopped with it
@@ -125,15 +126,17 @@ def create_app(state: AppState) -> FastAPI:
         checks["telephony"] = state.telephony
         checks["calendar"] = _calendar_check(state)
         ready = checks["database"] == "ok" and checks["rules"] == "ok"
-        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
-                            status_code=200 if ready else 503)
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+        if state.calendar is not None:
+            body["calendar"] = state.calendar.coverage(state.now()).as_dict()
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return app
 
 
 def _calendar_check(state: AppState) -> str:
-    """``ok`` or a warning when the holiday data ends soon (readiness does not depend on it:
-    deadlines before that day are still computed)."""
+    """``ok``, or a warning when deadlines soon run into a year whose holiday schedule is only
+    estimated (readiness does not depend on it: such deadlines are computed and marked 预计)."""
     if state.calendar is None:
         return "not loaded"
     warning = state.calendar_warning()

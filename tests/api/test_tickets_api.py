@@ -294,14 +294,33 @@ def test_merge_subscribes_the_child_caller_and_masks_it_for_officers(client_for)
     assert masked["events"][-1]["data"]["subscribed"] == ["139****5678"]
 
 
-def test_calendar_not_covered_is_a_clear_409(client_for, api_state):
-    agent, disp = client_for("agent1"), client_for("disp1")
+def test_a_deadline_in_an_estimated_year_is_computed_and_marked_provisional(client_for, api_state):
+    """The holiday schedule of 2027 is not published (as on 2026-12-07): dispatch and extension
+    still work, and their deadlines say 预计 (``provisional``) instead of being refused."""
+    from hotline.sla import WorkCalendar
+
+    cal = api_state.calendar
+    api_state.calendar = WorkCalendar(cal.tz, cal.office_hours, official_years=range(2001, 2027))
+    agent, disp, hs, sup = client_for("agent1"), client_for("disp1"), client_for("hs"), client_for("sup1")
     api_state.clock.now = datetime(2026, 12, 31, 16, 0, tzinfo=TZ)
     t = new_ticket(agent)["ticket"]
     t = _act(agent, t["number"], "register", 1).json()
     r = _act(disp, t["number"], "dispatch", t["version"])     # 签收 deadline falls in 2027
-    assert r.status_code == 409 and "节假日数据未覆盖 2027 年" in r.json()["detail"]
-    assert agent.get(f"/api/tickets/{t['number']}").json()["state"] == "registered"
+    assert r.status_code == 200, r.text
+    accept = r.json()["deadlines"][0]
+    assert accept["stage"] == "签收" and accept["provisional"] is True and accept["due_at"].startswith("2027-")
+    t = _act(hs, t["number"], "accept", r.json()["version"]).json()
+    handle = next(d for d in t["deadlines"] if d["stage"] == "处置")
+    assert handle["provisional"] is True
+    t = _act(hs, t["number"], "request_extension", t["version"], reason="春节期间无法施工", duration=10).json()
+    t = _act(sup, t["number"], "approve_extension", t["version"]).json()
+    extended = next(d for d in t["deadlines"] if d["stage"] == "处置")
+    assert extended["provisional"] is True and extended["due_at"] > handle["due_at"]
+    # a deadline inside an official year is not provisional
+    api_state.clock.now = datetime(2026, 11, 27, 10, 0, tzinfo=TZ)
+    t2 = new_ticket(agent)["ticket"]
+    t2 = _act(agent, t2["number"], "register", 1).json()
+    assert _act(disp, t2["number"], "dispatch", t2["version"]).json()["deadlines"][0]["provisional"] is False
 
 
 def test_priority_given_at_intake_is_recorded_as_the_agents_choice(client_for):

@@ -99,3 +99,52 @@ def test_prompts_build_writes_telephone_audio(env):
     assert wavs and f"{len(wavs)} prompt file(s)" in res.output
     with wave.open(str(wavs[0])) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2) and w.getnframes() > 800
+
+
+def test_sla_calendar_and_recompute(env):
+    """``hotline sla calendar`` names the official years; ``hotline sla recompute`` moves a
+    provisional deadline that the current calendar computes differently, logs it on the ticket,
+    and ``--dry-run`` writes nothing."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+
+    from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
+    from hotline.database import make_engine, session_factory
+    from hotline.directory import work_calendar
+    from hotline.rules.loader import load_rules
+    from hotline.sla import Stage, compute_deadline, official_package_years
+
+    res = run("sla", "calendar")
+    assert res.exit_code == 0, res.output
+    assert f"正式安排年份 2001–{max(official_package_years())}" in res.output
+
+    assert run("db", "upgrade").exit_code == 0
+    settings = get_settings()
+    calendar = work_calendar(load_rules(settings.rules_file))
+    start = datetime.now(calendar.tz) - timedelta(hours=1)
+    expected = compute_deadline(start, Stage("处置", 5, "working_days"), calendar)
+    engine = make_engine(settings.effective_database_url)
+    with session_factory(engine)() as s, s.begin():
+        t = Ticket(number="12319-20261207-00001", state="in_progress", description="路灯不亮", created_at=start)
+        s.add(t)
+        s.flush()
+        s.add(TicketEvent(ticket_id=t.id, seq=1, at=start, action="create", to_state="received"))
+        # as computed on an estimate with one more rest day than the current calendar
+        s.add(TicketDeadline(ticket_id=t.id, stage="处置", amount=5, unit="working_days", started_at=start,
+                             due_at=expected + timedelta(days=1), provisional=True))
+
+    dry = run("sla", "recompute", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "12319-20261207-00001 处置" in dry.output and '"moved": 1' in dry.output and "nothing written" in dry.output
+    with session_factory(engine)() as s:
+        assert s.scalar(select(TicketDeadline.due_at)) == expected + timedelta(days=1)
+    res = run("sla", "recompute")
+    assert res.exit_code == 0 and '"moved": 1' in res.output
+    with session_factory(engine)() as s:
+        row = s.scalar(select(TicketDeadline))
+        assert row.due_at == expected and row.provisional is calendar.depends_on_estimate(start, expected)
+        assert s.scalar(select(TicketEvent.action).order_by(TicketEvent.seq.desc())) == "deadline_recomputed"
+    again = run("sla", "recompute")              # nothing left to move
+    assert again.exit_code == 0 and '"moved"' not in again.output
+    engine.dispose()

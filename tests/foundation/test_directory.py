@@ -75,11 +75,12 @@ def test_operator_entered_year_extends_the_calendar(rules):
     from hotline.sla.calendar import CalendarNotCovered
 
     cal = work_calendar(rules)
-    with pytest.raises(CalendarNotCovered, match="2027"):
-        cal.is_workday(date(2027, 1, 4))
-    cal2 = rules.calendar.model_copy(update={"local_years": (2027,), "extra_holidays": (date(2027, 1, 1),)})
+    with pytest.raises(CalendarNotCovered, match="2101"):
+        cal.is_workday(date(2101, 1, 4))
+    cal2 = rules.calendar.model_copy(update={"local_years": (2027,), "extra_holidays": (date(2027, 1, 4),)})
     cal = work_calendar(rules.model_copy(update={"calendar": cal2}))
-    assert cal.is_workday(date(2027, 1, 4)) and not cal.is_workday(date(2027, 1, 1))
+    assert cal.is_official(2027)
+    assert cal.is_workday(date(2027, 1, 5)) and not cal.is_workday(date(2027, 1, 4))
     assert not cal.is_workday(date(2027, 1, 2))  # a Saturday
 
 

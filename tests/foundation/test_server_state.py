@@ -29,18 +29,21 @@ def test_readyz_warns_when_the_holiday_data_is_about_to_end(tmp_path):
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from hotline.sla import package_years
+    from hotline.sla import official_package_years
 
-    last = package_years()[1]
+    last = max(official_package_years())      # the next year is estimated
     state = build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0, session_secret="x" * 40))
     state.services.clear()
     with TestClient(create_app(state)) as client:
         state.clock = lambda: datetime(last, 6, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
-        assert client.get("/readyz").json()["checks"]["calendar"] == "ok"
+        body = client.get("/readyz").json()
+        assert body["checks"]["calendar"] == "ok"
+        assert body["calendar"]["official_years"].endswith(f"–{last}")
+        assert body["calendar"]["estimated_from"] == last + 1 and body["calendar"]["source"].startswith("holidays ")
         state.clock = lambda: datetime(last, 12, 5, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
         r = client.get("/readyz")
         assert r.status_code == 200                                     # a warning, not "not ready"
-        assert r.json()["checks"]["calendar"].startswith(f"warning: 节假日数据只到 {last}-12-31")
+        assert r.json()["checks"]["calendar"].startswith(f"warning: {last + 1} 年的节假日安排尚未正式公布")
 
 
 def test_broken_rules_refuse_to_start_with_one_line(tmp_path):
@@ -106,10 +109,10 @@ def test_home_page_tells_dispatchers_supervisors_and_admins_that_the_holiday_dat
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from hotline.sla import package_years
+    from hotline.sla import official_package_years
     from hotline.users.service import create_user
 
-    last = package_years()[1]
+    last = max(official_package_years())
     state = build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0, session_secret="x" * 40))
     state.services.clear()
     with state.sessions() as s, s.begin():
@@ -119,8 +122,8 @@ def test_home_page_tells_dispatchers_supervisors_and_admins_that_the_holiday_dat
         assert client.post("/login", data={"username": "u1", "password": "user-pass-1", "next": "/"},
                            follow_redirects=False).status_code == 303
         state.clock = lambda: datetime(last, 6, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
-        assert "节假日数据即将用尽" not in client.get("/").text           # far from the end: nothing
+        assert "节假日安排为推定" not in client.get("/").text           # far from the estimate: nothing
         state.clock = lambda: datetime(last, 12, 5, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
         page = client.get("/").text
-        assert ("节假日数据即将用尽" in page) is shown
-        assert (f"节假日数据只到 {last}-12-31" in page) is shown
+        assert ("节假日安排为推定" in page) is shown
+        assert (f"{last + 1} 年的节假日安排尚未正式公布" in page) is shown

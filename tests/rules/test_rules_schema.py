@@ -32,7 +32,9 @@ def test_time_span_rejects(bad):
 
 def test_calendar_checks():
     ok = Calendar(office_hours=["08:30-12:00", "14:30-17:30"])
-    assert ok.timezone == "Asia/Shanghai" and ok.holiday_source == "chinese_calendar"
+    assert ok.timezone == "Asia/Shanghai" and ok.holiday_source == "holidays"
+    # the source's name in earlier versions of the file still loads, as the same source
+    assert Calendar(office_hours=["08:30-12:00"], holiday_source="chinese_calendar").holiday_source == "holidays"
     with pytest.raises(ValidationError, match="overlap"):
         Calendar(office_hours=["08:30-12:00", "11:30-17:30"])
     with pytest.raises(ValidationError, match="within one day"):

@@ -1,8 +1,9 @@
 """WorkCalendar against the real 2025/2026 State Council schedules.
 
-Expected dates were read from the installed chinesecalendar 1.11.0 data
-(chinese_calendar/constants.py); ``test_package_data_matches_expectations``
-fails first if a package update changes them.
+Expected dates are those of the State Council notices (国务院办公厅关于2025年/2026年部分节假日
+安排的通知), as the ``holidays`` package holds them; ``test_package_data_matches_expectations``
+fails first if a package update changes them, and every day from 2004 to the last year both
+sources know is checked against the independent ``chinesecalendar`` package.
 """
 
 from datetime import date, datetime, time, timedelta, timezone
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hotline.sla import CalendarNotCovered, NaiveDatetimeError, WorkCalendar, package_years
+from hotline.sla import CalendarNotCovered, NaiveDatetimeError, WorkCalendar, official_package_years
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -41,13 +42,27 @@ def cal():
 
 
 def test_package_data_matches_expectations():
-    from chinese_calendar.constants import holidays, workdays
+    import holidays
 
+    china = holidays.China(years=(2025, 2026))
     for d in NATIONAL_DAY_2025_OFF + SPRING_2026_OFF + LABOUR_2026_OFF:
-        assert d in holidays, d
+        assert d in china or d.weekday() >= 5, d
     for d in NATIONAL_DAY_2025_MAKEUP + SPRING_2026_MAKEUP + LABOUR_2026_MAKEUP:
-        assert d in workdays and d.weekday() >= 5, d
-    assert package_years() == (2004, 2026)
+        assert d in china.weekend_workdays and d.weekday() >= 5, d
+    official = official_package_years()
+    assert set(range(2001, 2027)) <= official
+
+
+def test_every_day_agrees_with_chinesecalendar():
+    """Two independent transcriptions of the State Council notices give the same working days,
+    except 2005-12-31: a Saturday that the 2006 notice made a working day (元旦 1月1日至3日放假，
+    12月31日（星期六）上班), which chinesecalendar lists as a rest day."""
+    from chinese_calendar.constants import holidays as cc_holidays
+
+    cal = WorkCalendar()
+    last = min(max(d.year for d in cc_holidays), max(official_package_years()))
+    differ = [d for d in days(date(2004, 1, 1), date(last, 12, 31)) if cal.is_workday(d) != chinese_calendar.is_workday(d)]
+    assert differ == [date(2005, 12, 31)]
 
 
 @pytest.mark.parametrize(
@@ -202,24 +217,44 @@ def test_working_hours_roundtrip(start, minutes):
     assert cal.is_workday(end.date())
 
 
-def test_uncovered_year_is_an_error(cal):
-    with pytest.raises(CalendarNotCovered, match="2027") as info:
-        cal.is_workday(date(2027, 1, 4))
-    assert info.value.year == 2027
-    with pytest.raises(CalendarNotCovered, match="2003"):
-        cal.is_workday(date(2003, 6, 2))
-    # a deadline that runs into the uncovered year
-    with pytest.raises(CalendarNotCovered, match="2027"):
-        cal.add_working_days(at(2026, 12, 30, 10, 0), 5)
-    with pytest.raises(CalendarNotCovered, match="2027"):
-        cal.add_working_hours(at(2026, 12, 31, 17, 0), 2)
-    # natural hours need no calendar
+ESTIMATED_2027 = dict(official_years=range(2001, 2027))   # as on 2026-12-07: 2027 not yet published
+
+
+def test_an_estimated_year_is_computed_never_refused():
+    cal = WorkCalendar(**ESTIMATED_2027)
+    assert cal.is_official(2026) and cal.is_estimated(2027) and not cal.is_official(2027)
+    # 春节 2027: 初一 is 2027-02-06 (Saturday); 初一–初三 are statutory rest days in any schedule,
+    # so the Monday 02-08 (初三) is never a working day
+    assert not cal.is_workday(date(2027, 2, 8))
+    start = at(2027, 2, 4, 10, 0)              # Thursday before the festival
+    due = cal.add_working_days(start, 3)
+    assert due > at(2027, 2, 8, 17, 30) and cal.is_workday(due.date())
+    counted = [d for d in days(date(2027, 2, 5), due.date()) if cal.is_workday(d)]
+    assert len(counted) == 3 and counted[-1] == due.date()
+    assert cal.depends_on_estimate(start, due)
+    # a deadline from December 2026 into 2027 depends on the estimate; one inside 2026 does not
+    assert cal.depends_on_estimate(at(2026, 12, 30, 10), cal.add_working_days(at(2026, 12, 30, 10), 5))
+    assert not cal.depends_on_estimate(at(2026, 12, 1, 10), cal.add_working_days(at(2026, 12, 1, 10), 5))
+    # working hours and natural hours across the new year too
+    assert cal.add_working_hours(at(2026, 12, 31, 17, 0), 2) > at(2027, 1, 1, 23, 59)
     assert cal.add_natural_hours(at(2026, 12, 31, 12, 0), 24) == at(2027, 1, 1, 12, 0)
+
+
+def test_only_years_the_package_cannot_compute_are_refused(cal):
+    with pytest.raises(CalendarNotCovered, match="2101") as info:
+        cal.is_workday(date(2101, 1, 4))
+    assert info.value.year == 2101
+    with pytest.raises(CalendarNotCovered, match="1949"):
+        cal.is_workday(date(1949, 6, 2))
+    with pytest.raises(CalendarNotCovered, match="2101"):
+        cal.add_working_days(at(2100, 12, 30, 10, 0), 5)
 
 
 def test_local_year_supplied_by_operator():
     # Operator-entered schedule for a year the package lacks (illustrative dates, not official data).
-    cal = WorkCalendar(local_years={2027}, extra_holidays={date(2027, 1, 1)}, extra_workdays={date(2027, 1, 2)})
+    cal = WorkCalendar(local_years={2027}, extra_holidays={date(2027, 1, 1)}, extra_workdays={date(2027, 1, 2)},
+                       **ESTIMATED_2027)
+    assert cal.is_official(2027) and not cal.depends_on_estimate(at(2026, 12, 31), at(2027, 1, 4))
     assert not cal.is_workday(date(2027, 1, 1))
     assert cal.is_workday(date(2027, 1, 2))
     assert not cal.is_workday(date(2027, 1, 3))
@@ -285,21 +320,17 @@ def test_office_time_and_next_opening(cal):
     assert cal.next_opening(at(2026, 11, 23, 9, 15)) == at(2026, 11, 23, 9, 15)
 
 
-def test_package_agrees_with_calendar_for_2026(cal):
-    for d in days(date(2026, 1, 1), date(2026, 12, 31)):
-        assert cal.is_workday(d) == chinese_calendar.is_workday(d)
-
-
-def test_coverage_runs_through_local_years_and_warns_before_it_ends():
-    first, last = package_years()
-    cal = WorkCalendar()
-    assert cal.covered_through(date(last, 3, 1)) == date(last, 12, 31)
-    assert cal.covered_through(date(last + 1, 3, 1)) is None
-    extended = WorkCalendar(local_years=[last + 1])
-    assert extended.covered_through(date(last, 3, 1)) == date(last + 1, 12, 31)
-    # far from the end: quiet; within the horizon (or past it): a message naming the end and the fix
-    assert cal.coverage_warning(date(last, 3, 1)) is None
-    soon = cal.coverage_warning(date(last, 12, 5))
-    assert soon is not None and f"{last}-12-31" in soon and "calendar.local_years" in soon
-    assert f"不含 {last + 1} 年" in cal.coverage_warning(date(last + 1, 1, 2))
-    assert extended.coverage_warning(date(last, 12, 5)) is None
+def test_coverage_names_official_and_estimated_years_and_warns_before_an_estimate():
+    cal = WorkCalendar(**ESTIMATED_2027)
+    coverage = cal.coverage(date(2026, 12, 7))
+    assert coverage.official == "2001–2026" and coverage.estimated_from == 2027
+    assert coverage.source.startswith("holidays ") and "2027 年起为推定安排" in coverage.describe()
+    # far from the estimated year: quiet; within the horizon: a notice naming the year and the fix
+    assert cal.coverage_warning(date(2026, 3, 1)) is None
+    soon = cal.coverage_warning(date(2026, 12, 5))
+    assert soon is not None and "2027 年" in soon and "预计" in soon and "calendar.local_years" in soon
+    assert "2027" in cal.coverage_warning(date(2027, 1, 2))
+    extended = WorkCalendar(local_years=[2027], **ESTIMATED_2027)
+    assert extended.coverage_warning(date(2026, 12, 5)) is None
+    assert extended.coverage(date(2026, 12, 7)).official == "2001–2027"
+    assert extended.coverage(date(2026, 12, 7)).fingerprint != coverage.fingerprint

@@ -257,14 +257,15 @@ def test_extension_moves_the_deadline_so_no_early_warning(db_session, rules, cal
 def test_rows_outside_the_calendar_are_reported_not_fatal(db_session, rules, calendar):
     t1, t2 = make_ticket(db_session), make_ticket(db_session)
     ok = add_deadline(db_session, t1, "处置", START, 1, "working_days", calendar)
-    # a natural-hours stage whose escalation levels need working days of a year not covered (2027)
-    bad = add_deadline(db_session, t2, "处置", local(2026, 12, 30, 9, 0), 1, "natural_hours", calendar)
+    # a natural-hours stage whose escalation levels need working days of a year the calendar
+    # cannot compute at all (2101: beyond the holidays package's lunar tables)
+    bad = add_deadline(db_session, t2, "处置", local(2100, 12, 30, 9, 0), 1, "natural_hours", calendar)
     db_session.commit()
-    now = local(2026, 12, 31, 9, 0)
+    now = local(2100, 12, 31, 9, 0)
     report = sweep(db_session, now=now, rules=rules, calendar=calendar)
     assert _row(db_session, ok.id).overdue_at == now
-    assert any(f"deadline {bad.id}" in e and "2027" in e for e in report.errors)
-    assert _row(db_session, bad.id).overdue_at is None      # rolled back: retried when the calendar knows 2027
+    assert any(f"deadline {bad.id}" in e and "2101" in e for e in report.errors)
+    assert _row(db_session, bad.id).overdue_at is None      # rolled back: retried on the next run
 
 
 @pytest.mark.parametrize("amount, unit", [(4, "working_days"), (30, "working_days"), (3, "working_hours"),

@@ -4,7 +4,7 @@ For each database (SQLite file, PostgreSQL when ``--pg-url`` or ``HOTLINE_TEST_P
 set — a fresh database is created and dropped), two real uvicorn servers run on 127.0.0.1, each
 in its own process, one worker:
 
-* ``hotline``: the full app (``create_app`` + ``routers()``); clients log in as an agent and
+* ``hotline``: the full app (``create_app``, every router); clients log in as an agent and
   ``POST /api/tickets`` — session check, routing (grid lookup, rules), ticket numbering,
   ticket + event rows, duplicate search, detail response;
 * ``bare``: a FastAPI app with one sync endpoint that validates a pydantic body with the same
@@ -48,7 +48,6 @@ CATEGORIES = [("01001", "component"), ("01002", "component"), ("01003", "compone
 def serve_hotline(db_url: str, port: int, var_dir: str) -> None:
     import uvicorn
 
-    from hotline.cases.views import routers
     from hotline.config import Settings
     from hotline.server import build_state
     from hotline.users.service import create_user
@@ -57,7 +56,6 @@ def serve_hotline(db_url: str, port: int, var_dir: str) -> None:
     state = build_state(Settings(var_dir=Path(var_dir), database_url=db_url, demo_call_rate=0,
                                  session_secret="b" * 40))
     state.services.clear()
-    state.routers = routers()
     with state.sessions() as s, s.begin():
         from sqlalchemy import select
 
@@ -175,7 +173,9 @@ async def _round(base: str, path: str, n: int, concurrency: int, login: bool, se
     clients = [httpx.AsyncClient(base_url=base, timeout=60) for _ in range(concurrency)]
     if login:
         for c in clients:
-            (await c.post("/api/session", json={"username": "bench", "password": PASSWORD})).raise_for_status()
+            r = await c.post("/api/session", json={"username": "bench", "password": PASSWORD})
+            r.raise_for_status()
+            c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
     latencies: list[float] = []
     errors: dict[int, int] = {}
     queue = iter(bodies)

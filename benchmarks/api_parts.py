@@ -31,13 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_bench import PASSWORD, _body  # noqa: E402  (the same requests as the HTTP benchmark)
 
 
-async def _call(app, method: str, path: str, body: dict | None = None, cookie: bytes | None = None) -> dict:
+async def _call(app, method: str, path: str, body: dict | None = None, cookie: bytes | None = None,
+                csrf: bytes | None = None) -> dict:
     """One HTTP request as an ASGI call; returns status, headers and body."""
     raw = json.dumps(body).encode() if body is not None else b""
     headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
                (b"content-length", str(len(raw)).encode())]
     if cookie:
         headers.append((b"cookie", cookie))
+    if csrf:
+        headers.append((b"x-csrf-token", csrf))
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
              "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
              "headers": headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80), "state": {}}
@@ -112,7 +115,7 @@ def main() -> None:
         kw["database_url"] = args.db
     state = build_state(Settings(**kw))
     state.services.clear()
-    state.routers = views.routers()
+
     with state.sessions() as s, s.begin():
         create_user(s, username="bench", password=PASSWORD, role="agent", display_name="压测坐席")
     app = create_app(state)
@@ -121,8 +124,9 @@ def main() -> None:
     async def run() -> None:
         login = await _call(app, "POST", "/api/session", {"username": "bench", "password": PASSWORD})
         cookie = next(v for k, v in login["headers"] if k == b"set-cookie").split(b";")[0]
+        csrf = json.loads(login["body"])["csrf_token"].encode()
         for i in range(300):  # warm-up, and earlier tickets for the duplicate search
-            assert (await _call(app, "POST", "/api/tickets", _body(rng, i), cookie))["status"] == 201
+            assert (await _call(app, "POST", "/api/tickets", _body(rng, i), cookie, csrf))["status"] == 201
         n = args.requests
         c0, t0 = time.process_time(), time.perf_counter()
         for _ in range(n):
@@ -138,7 +142,7 @@ def main() -> None:
             profiler.enable()
         c0, t0 = time.process_time(), time.perf_counter()
         for body in bodies:
-            assert (await _call(app, "POST", "/api/tickets", body, cookie))["status"] == 201
+            assert (await _call(app, "POST", "/api/tickets", body, cookie, csrf))["status"] == 201
         post_cpu, post = (time.process_time() - c0) / n, (time.perf_counter() - t0) / n
         if profiler is not None:
             profiler.disable()

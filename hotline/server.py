@@ -71,22 +71,19 @@ def build_state(settings: Settings) -> AppState:
     from hotline.sla.scheduled import SchedulerService
     from ivr.bus import EventBus
 
+    from hotline.web.names import NameBook
+
     with sessions() as s:
-        router = router_from_db(s, rules)
+        ticket_router = router_from_db(s, rules)
+        names = NameBook.build(s, rules)
     calendar = work_calendar(rules)
-    state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules, router=router,
+    state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules, ticket_router=ticket_router,
                      calendar=calendar, stage_policy=callback_stage_policy(stage_policy_from_rules(rules), rules),
-                     bus=EventBus())
+                     bus=EventBus(), names=names)
     log.info("%s", calendar.coverage(state.now()).describe())
     warning = state.calendar_warning()
     if warning:
         log.warning("%s", warning)
-    from hotline.cases.views import routers as case_routers
-
-    from hotline.calls.views import router as calls_router
-
-    state.routers.extend(case_routers())
-    state.routers.append(calls_router)
     try:
         role_numbers = role_numbers_from_env(settings.notify_role_numbers)
     except ValueError as exc:

@@ -58,11 +58,10 @@ class TransferRequest(BaseModel):
 
 
 def _telephony(request: Request):
-    state = request.app.state.hotline
-    for svc in getattr(state, "services", []):
-        if getattr(svc, "facade", None) is not None:
-            return svc
-    raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="电话系统未连接 (telephony not running)")
+    svc = request.app.state.hotline.telephony_service()
+    if svc is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="电话系统未连接 (telephony not running)")
+    return svc
 
 
 def _phase(snap) -> str:

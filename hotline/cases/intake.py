@@ -112,7 +112,7 @@ def intake_ticket(
     transaction; ``with_duplicates=False`` leaves the proposals to :func:`propose_duplicates`
     after the commit. Both keep the write transaction — and the day's number row lock — short.
     """
-    router = getattr(state_like, "router", None)
+    router = getattr(state_like, "ticket_router", None)
     if router is None:
         raise IntakeError("router", "路由规则未加载，暂时无法受理（routing rules not loaded）")
     if not isinstance(description, str) or not description.strip():
@@ -159,7 +159,7 @@ def route_report(state_like: Any, *, category_code: str, kind: str | None = None
                  district_code: str | None = None, street_code: str | None = None, priority: str | None = None,
                  override: Mapping[str, Any] | None = None, at: datetime) -> RoutingDecision:
     """Where the report goes (no database work). Raises :class:`IntakeError`."""
-    router = getattr(state_like, "router", None)
+    router = getattr(state_like, "ticket_router", None)
     if router is None:
         raise IntakeError("router", "路由规则未加载，暂时无法受理（routing rules not loaded）")
     route_override = dict(override or {})

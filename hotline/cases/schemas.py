@@ -1,4 +1,5 @@
-"""Request and response models of the tickets REST API (pydantic v2)."""
+"""Request and response models of the tickets REST API (pydantic v2), and what a user sees of a
+ticket: the shapes the API and the console pages both show."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hotline.cases.service import ticket_view
+from hotline.cases.timeline import event_label
+from hotline.cases.workflow import Actor, TicketState, available_actions
+from hotline.privacy import FULL_NUMBER_ROLES, caller_number_for, mask_phone
 
 Channel = Literal["phone", "web", "exchange"]
 Priority = Literal["normal", "high", "urgent"]
@@ -183,3 +189,68 @@ class HistoryItem(BaseModel):
     category_name: str
     address: str
     created_at: datetime
+
+
+# --- what a user sees of a ticket (API and pages) ------------------------------------------
+
+def _mask_name(name: str) -> str:
+    return (name[0] + "*" * (len(name) - 1)) if name else ""
+
+
+def state_label(value: str) -> str:
+    try:
+        return TicketState(value).label
+    except ValueError:
+        return value
+
+
+def ticket_summary(t: Any, role: Any) -> dict[str, Any]:
+    """A ticket in a list; the caller's number as ``role`` may see it."""
+    return {
+        "number": t.number, "state": t.state, "state_label": state_label(t.state), "channel": t.channel,
+        "priority": t.priority, "category_code": t.category_code, "category_kind": t.category_kind,
+        "category_name": t.category_name, "caller_number": caller_number_for(role, t.caller_number),
+        "address": t.address, "district_code": t.district_code, "street_code": t.street_code,
+        "department_code": t.department_code, "created_at": t.created_at, "updated_at": t.updated_at,
+        "version": t.version,
+    }
+
+
+def _event_data(data: dict | None, full: bool) -> dict:
+    data = dict(data or {})
+    if not full and "subscribed" in data:
+        data["subscribed"] = [mask_phone(p) for p in data["subscribed"]]
+    return data
+
+
+def ticket_detail(record: Any, user: Any, now: datetime) -> dict[str, Any]:
+    """The ticket page's data (:class:`hotline.cases.service.TicketRecord`) as ``user`` may see
+    it: masked caller and subscribers for roles that do not call citizens, the actions this
+    user may take now."""
+    t = record.ticket
+    full = user.role in FULL_NUMBER_ROLES
+    actor = Actor(user.id, user.role, user.district_code, user.department_code)
+    out = ticket_summary(t, user.role)
+    out.update({
+        "caller_name": t.caller_name if full else _mask_name(t.caller_name),
+        "description": t.description, "lat": t.lat, "lon": t.lon, "community_code": t.community_code,
+        "satisfaction": t.satisfaction, "closed_at": t.closed_at, "parent": record.parent_number,
+        "children": record.children, "routing": t.routing,
+        "events": [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
+                    "action_label": event_label(e.action), "from_state": e.from_state, "to_state": e.to_state,
+                    "note": e.note, "data": _event_data(e.data, full)} for e in record.events],
+        "deadlines": [{"stage": d.stage, "amount": d.amount, "unit": d.unit, "started_at": d.started_at,
+                       "due_at": d.due_at, "completed_at": d.completed_at, "provisional": d.provisional,
+                       "overdue": (d.completed_at or now) > d.due_at} for d in record.deadlines],
+        "available_actions": [{"value": a.value, "label": a.label}
+                              for a in available_actions(actor, ticket_view(t))],
+    })
+    return out
+
+
+def duplicate_out(c: Any) -> dict[str, Any]:
+    t = c.ticket
+    return {"number": t.number, "state": t.state, "state_label": state_label(t.state),
+            "category_name": t.category_name, "address": t.address, "created_at": t.created_at,
+            "distance_m": round(c.distance_m, 1) if c.distance_m is not None else None,
+            "matched_by": c.matched_by, "reason": c.reason}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from enum import Enum
 from typing import Any, Mapping
@@ -35,7 +36,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from hotline.calls.models import Call
 from hotline.cases.errors import InvalidTicket, NotFound, StaleTicket
 from hotline.cases.deadlines import StagePolicy, extend_handle_stage, start_stage, stop_stage
-from hotline.cases.models import Ticket, TicketEvent, TicketSubscription
+from hotline.cases.models import Ticket, TicketDeadline, TicketEvent, TicketSubscription
 from hotline.cases.numbering import next_ticket_number
 from hotline.cases.workflow import (
     NOTIFY_CALLER, TERMINAL_STATES, Action, Actor, InvalidField, Satisfaction,
@@ -47,8 +48,8 @@ from hotline.sla import WorkCalendar
 from hotline.users.roles import Role
 
 __all__ = [
-    "CHANNELS", "PRIORITIES", "StagePolicy",
-    "create_ticket", "perform", "list_tickets", "get_ticket", "caller_history",
+    "CHANNELS", "PRIORITIES", "StagePolicy", "TicketRecord",
+    "create_ticket", "perform", "list_tickets", "get_ticket", "ticket_record", "caller_history",
     "ticket_view", "visible_to",
 ]
 
@@ -470,8 +471,12 @@ def perform(
 def list_tickets(
     session: Session, actor: Actor, *, state: str | None = None, category_code: str | None = None,
     district_code: str | None = None, q: str | None = None, page: int = 1, page_size: int = 20,
+    search_callers: bool = True,
 ) -> tuple[list[Ticket], int]:
-    """One page of the tickets ``actor`` may see, newest first, and the total count."""
+    """One page of the tickets ``actor`` may see, newest first, and the total count.
+
+    ``q`` searches number, description, address and — with ``search_callers`` — the caller's
+    number (roles that see masked numbers must not find tickets by a number they cannot see)."""
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise InvalidTicket("page", page, "页码必须是正整数")
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 200:
@@ -491,12 +496,10 @@ def list_tickets(
         conditions.append(Ticket.district_code == district_code)
     if q and q.strip():
         pattern = q.strip()
-        conditions.append(or_(
-            Ticket.number.contains(pattern, autoescape=True),
-            Ticket.description.contains(pattern, autoescape=True),
-            Ticket.address.contains(pattern, autoescape=True),
-            Ticket.caller_number.contains(pattern, autoescape=True),
-        ))
+        fields = [Ticket.number, Ticket.description, Ticket.address]
+        if search_callers:
+            fields.append(Ticket.caller_number)
+        conditions.append(or_(*(f.contains(pattern, autoescape=True) for f in fields)))
     total = session.execute(select(func.count()).select_from(Ticket).where(*conditions)).scalar_one()
     items = list(session.execute(
         select(Ticket).where(*conditions).order_by(Ticket.created_at.desc(), Ticket.id.desc())
@@ -513,6 +516,33 @@ def get_ticket(session: Session, actor: Actor, key: int | str) -> Ticket:
     if ticket is None or not visible_to(actor, ticket):
         raise NotFound(key)
     return ticket
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    """A ticket with its log, stage deadlines and merge links (the ticket page)."""
+
+    ticket: Ticket
+    events: list[TicketEvent]
+    deadlines: list[TicketDeadline]
+    parent_number: str | None
+    children: list[str]
+
+
+def ticket_record(session: Session, ticket: Ticket) -> TicketRecord:
+    events = list(session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+                                  .order_by(TicketEvent.seq)).scalars())
+    deadlines = list(session.execute(select(TicketDeadline).where(TicketDeadline.ticket_id == ticket.id)
+                                     .order_by(TicketDeadline.started_at, TicketDeadline.id)).scalars())
+    parent = session.get(Ticket, ticket.parent_id).number if ticket.parent_id else None
+    children = list(session.execute(select(Ticket.number).where(Ticket.parent_id == ticket.id)
+                                    .order_by(Ticket.id)).scalars())
+    return TicketRecord(ticket, events, deadlines, parent, children)
+
+
+def fresh_record(ticket: Ticket) -> TicketRecord:
+    """The record of a ticket just created: its one event is in memory, nothing else exists yet."""
+    return TicketRecord(ticket, sorted(ticket.events, key=lambda e: e.seq), [], None, [])
 
 
 def caller_history(session: Session, phone: str, limit: int = 10) -> list[Ticket]:

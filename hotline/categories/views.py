@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import or_, select
 
-from hotline.cases.views import ApiRoute
+from hotline.web.api import ApiRoute
 from hotline.categories.models import Category
 from hotline.web.security import CurrentUser, current_user
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from hotline.cases.views import ApiRoute
+from hotline.web.api import ApiRoute
 from hotline.grid.models import GridUnit
 from hotline.web.security import CurrentUser, current_user
 
@@ -72,7 +72,7 @@ def locate(request: Request, _user: CurrentUser = Depends(current_user),
            lat: float = Query(..., ge=-90, le=90, allow_inf_nan=False, description="纬度（WGS-84）"),
            lon: float = Query(..., ge=-180, le=180, allow_inf_nan=False, description="经度（WGS-84）")) -> dict:
     state = request.app.state.hotline
-    grid = getattr(getattr(state, "router", None), "grid", None)
+    grid = getattr(getattr(state, "ticket_router", None), "grid", None)
     if grid is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="网格数据未加载，无法定位")
     placement = grid.locate_point(lon, lat)

@@ -67,7 +67,7 @@ def _tz(state: Any) -> ZoneInfo:
 
 
 def _now(state: Any) -> datetime:
-    from hotline.cases.views import now_for
+    from hotline.web.api import now_for
 
     return now_for(state)
 

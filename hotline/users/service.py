@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline.config import write_private_file
+from hotline.users.identity import CurrentUser
 from hotline.users.models import User
 from hotline.users.roles import Role
 
@@ -96,3 +97,16 @@ def ensure_first_admin(session: Session, var_dir: Path | str) -> str | None:
     path.unlink(missing_ok=True)  # left from an earlier database: this account's password replaces it
     write_private_file(path, password + "\n")
     return str(path)
+
+
+def log_in(state, username: str, password: str):
+    """The :class:`~hotline.web.security.CurrentUser` for good credentials (and the login time
+    recorded), else None."""
+    from hotline.database import utcnow
+
+    with state.sessions() as s, s.begin():
+        user = authenticate(s, username.strip(), password)
+        if user is None:
+            return None
+        user.last_login_at = utcnow()
+        return CurrentUser.of(user)

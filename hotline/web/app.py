@@ -1,28 +1,30 @@
-"""The FastAPI application: health probes now; console pages and APIs mount here."""
+"""The FastAPI application: state, middleware, error pages, health probes; every router and
+page is registered by :mod:`hotline.web.routes`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo
-from typing import Any, Callable
-
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.sessions import SessionMiddleware
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.middleware.sessions import SessionMiddleware
 
 from hotline.config import Settings
 from hotline.database import read_session_factory
+from hotline.web.csrf import csrf_protect
+from hotline.web.live import LiveHub
+from hotline.web.names import NameBook
 from hotline.web.write_lane import WriteLane
 
 log = logging.getLogger(__name__)
@@ -35,13 +37,18 @@ class AppState:
     sessions: sessionmaker[Session]
     rules: Any = None                      # hotline.rules.schema.Rules once loaded
     rules_error: str | None = None
-    router: Any = None                     # hotline.routing.service.Router (rules + grid + categories)
+    ticket_router: Any = None              # hotline.routing.service.Router (rules + grid + categories)
     calendar: Any = None                   # hotline.sla.calendar.WorkCalendar from the rules
     stage_policy: Any = None               # hotline.sla.policy.StagePolicy from the rules
     bus: Any = None                        # ivr.bus.EventBus shared with telephony
     clock: Callable[[], datetime] | None = None  # "now" for request handlers (tests pin it)
     read_sessions: sessionmaker[Session] | None = None  # read-only work: no write lock on SQLite
     write_lane: WriteLane | None = None    # where handlers that write run (hotline.web.write_lane)
+    names: NameBook = field(default_factory=NameBook)  # codes → names for pages
+    live: LiveHub = field(default_factory=LiveHub)     # consoles connected to /live
+    telephony: str = "off"                 # "asterisk", "simulator" or "off"
+    services: list[Any] = field(default_factory=list)  # started with the app, stopped with it
+    extra_routers: list[Any] = field(default_factory=list)  # routers beyond hotline.web.routes (tests)
 
     def __post_init__(self) -> None:
         if self.read_sessions is None:
@@ -61,19 +68,25 @@ class AppState:
         """The notice that deadlines soon run into an estimated holiday year (start-up log,
         ``/readyz``, home page), if due."""
         return self.calendar.coverage_warning(self.now()) if self.calendar is not None else None
-    telephony: str = "off"                 # "asterisk", "simulator" or "off"
-    services: list[Any] = field(default_factory=list)  # started with the app, stopped with it
-    routers: list[Any] = field(default_factory=list)   # extra APIRouters mounted by the server
+
+    def telephony_service(self) -> Any:
+        """The running telephony service (the one with a call facade), or None."""
+        for svc in self.services:
+            if getattr(svc, "facade", None) is not None:
+                return svc
+        return None
 
 
 def create_app(state: AppState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        state.live.attach(asyncio.get_running_loop())
         for svc in state.services:
             await svc.start()
         try:
             yield
         finally:
+            await state.live.close()
             for svc in reversed(state.services):
                 try:
                     await svc.stop()
@@ -81,31 +94,19 @@ def create_app(state: AppState) -> FastAPI:
                     log.exception("stopping %r failed", svc)
 
     app = FastAPI(title="12319 城建服务热线", version="0.1.0", lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None)
+                  docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(csrf_protect)])
     app.state.hotline = state
     app.add_middleware(SessionMiddleware, secret_key=state.settings.session_secret_value(),
                        session_cookie="hotline_session", same_site="strict", max_age=12 * 3600)
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    app.mount("/static/app", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
-    from hotline.web import auth_views
-    from hotline.web.security import CurrentUser, LoginRequired, current_user
+    from hotline.web.errors import install_error_pages
+    from hotline.web.routes import register
 
-    @app.exception_handler(LoginRequired)
-    async def _to_login(request: Request, _exc: LoginRequired):
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-
-    app.include_router(auth_views.router)
-    for router in state.routers:
+    install_error_pages(app)
+    register(app)
+    for router in state.extra_routers:
         app.include_router(router)
-
-    @app.get("/api/openapi.json", include_in_schema=False)
-    def openapi_json(_user: CurrentUser = Depends(current_user)) -> JSONResponse:
-        return JSONResponse(app.openapi())
-
-    @app.get("/api/docs", include_in_schema=False)
-    def api_docs(_user: CurrentUser = Depends(current_user)):
-        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="12319 API")
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:

@@ -7,37 +7,16 @@ on :func:`current_user`; pages redirect to the login page, APIs answer 401/403.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 from fastapi import Depends, HTTPException, Request, status
 from starlette.concurrency import run_in_threadpool
 from sqlalchemy import bindparam, select
 
-from hotline.privacy import FULL_NUMBER_ROLES
+from hotline.users.identity import CurrentUser
 from hotline.users.models import User
 from hotline.users.roles import Role
 from hotline.web.user_cache import UserCache, user_cache
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentUser:
-    id: int
-    username: str
-    display_name: str
-    role: Role
-    district_code: str | None
-    department_code: str | None
-
-    @classmethod
-    def of(cls, user: User) -> "CurrentUser":
-        return cls(user.id, user.username, user.display_name, Role(user.role),
-                   user.district_code, user.department_code)
-
-    @property
-    def sees_full_numbers(self) -> bool:
-        """Agents and supervisors call citizens back; everyone else sees masked numbers."""
-        return self.role in FULL_NUMBER_ROLES
 
 
 class LoginRequired(Exception):
@@ -67,8 +46,8 @@ def _load_user(state, cache: UserCache, uid) -> CurrentUser | None:
     return user
 
 
-# async: a cache hit needs no I/O and no threadpool hop; a miss reads the database in the threadpool
-async def current_user(request: Request) -> CurrentUser:
+async def optional_user(request: Request) -> CurrentUser | None:
+    """The logged-in user, or None (no session, or the user was disabled)."""
     uid = request.session.get("uid") if "session" in request.scope else None
     user = None
     if uid is not None and isinstance(uid, int):
@@ -77,10 +56,17 @@ async def current_user(request: Request) -> CurrentUser:
         user = cache.get(uid)
         if user is None:
             user = await run_in_threadpool(_load_user, state, cache, uid)
+    return user
+
+
+# async: a cache hit needs no I/O and no threadpool hop; a miss reads the database in the threadpool
+async def current_user(request: Request) -> CurrentUser:
+    user = await optional_user(request)
     if user is None:
         if _wants_html(request):
             raise LoginRequired()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="请先登录 (login required)")
+    request.state.user = user      # the error pages show the menu of who is logged in
     return user
 
 

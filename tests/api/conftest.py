@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from hotline.cases.views import routers
 from hotline.config import Settings
 from hotline.server import build_state
 from hotline.users.service import create_user
@@ -60,7 +59,6 @@ def api_state(db_url, tmp_path):
     state = build_state(Settings(var_dir=tmp_path, database_url=db_url, demo_call_rate=0,
                                  session_secret="s" * 40))
     state.services.clear()          # no telephony in API tests
-    state.routers = routers()
     state.clock = Clock(NOW)
     with state.sessions() as s, s.begin():
         for username, info in USERS.items():
@@ -85,6 +83,7 @@ def client_for(app) -> Callable[[str | None], TestClient]:
         if username is not None:
             r = c.post("/api/session", json={"username": username, "password": PASSWORD})
             assert r.status_code == 200, r.text
+            c.headers["X-CSRF-Token"] = r.json()["csrf_token"]     # state changes carry the session's token
         return c
 
     yield make

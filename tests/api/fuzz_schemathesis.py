@@ -36,7 +36,6 @@ def main() -> int:
     ap.add_argument("--max-examples", type=int, default=30)
     args = ap.parse_args()
 
-    from hotline.cases.views import routers
     from hotline.config import Settings
     from hotline.server import build_state
     from hotline.users.service import create_user
@@ -45,7 +44,6 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="hotline-fuzz-"))
     state = build_state(Settings(var_dir=tmp, demo_call_rate=0, session_secret="f" * 40))
     state.services.clear()
-    state.routers = routers()
     password = "fuzz-admin-password"
     with state.sessions() as s, s.begin():
         create_user(s, username="fuzzadmin", password=password, role="admin", display_name="模糊测试")
@@ -66,6 +64,7 @@ def main() -> int:
     r = httpx.post(base + "/api/session", json={"username": "fuzzadmin", "password": password})
     r.raise_for_status()
     cookie = f"hotline_session={r.cookies['hotline_session']}"
+    csrf = r.json()["csrf_token"]
     doc = httpx.get(base + "/api/openapi.json", headers={"cookie": cookie}).json()
 
     from openapi_spec_validator import validate
@@ -76,7 +75,7 @@ def main() -> int:
     spec_file.write_text(json.dumps(doc, ensure_ascii=False))
 
     st = shutil.which("schemathesis", path=os.path.dirname(sys.executable)) or "schemathesis"
-    cmd = [st, "run", str(spec_file), "--url", base, "-H", f"Cookie: {cookie}",
+    cmd = [st, "run", str(spec_file), "--url", base, "-H", f"Cookie: {cookie}", "-H", f"X-CSRF-Token: {csrf}",
            "--checks", "not_a_server_error", "--max-examples", str(args.max_examples),
            "--include-path-regex", "^/(api/(tickets|callers|grid|categories|routing)|open311)"]
     print("$", " ".join(c if "hotline_session" not in c else "Cookie: <session>" for c in cmd), flush=True)

@@ -66,7 +66,9 @@ async def _while_waiting(client: httpx.AsyncClient, request) -> tuple[list[float
 @pytest.fixture
 async def agent(app):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
-        assert (await c.post("/api/session", json={"username": "agent1", "password": PASSWORD})).status_code == 200
+        r = await c.post("/api/session", json={"username": "agent1", "password": PASSWORD})
+        assert r.status_code == 200
+        c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
         yield c
 
 
@@ -101,7 +103,9 @@ async def test_workflow_action_goes_through_the_lane(agent, app, api_state):
     created = (await agent.post("/api/tickets", json=BODY)).json()["ticket"]
     dispatcher = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
     async with dispatcher:
-        assert (await dispatcher.post("/api/session", json={"username": "disp1", "password": PASSWORD})).status_code == 200
+        r = await dispatcher.post("/api/session", json={"username": "disp1", "password": PASSWORD})
+        assert r.status_code == 200
+        dispatcher.headers["X-CSRF-Token"] = r.json()["csrf_token"]
         lane = api_state.write_lane
         ran = lane.ran_on_loop + lane.ran_in_thread
         r = await dispatcher.post(f"/api/tickets/{created['number']}/actions/register",

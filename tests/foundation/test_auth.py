@@ -62,5 +62,7 @@ def test_api_session_login_and_logout(client):
     me = client.get("/api/me").json()
     assert me["district_code"] == "150402" and me["role_label"] == "区县处置人员"
     assert client.get("/api/openapi.json").json()["info"]["title"] == "12319 城建服务热线"
-    client.delete("/api/session")
+    assert client.delete("/api/session").status_code == 403          # no CSRF token: refused
+    assert client.get("/api/me").status_code == 200
+    assert client.delete("/api/session", headers={"X-CSRF-Token": r.json()["csrf_token"]}).status_code == 200
     assert client.get("/api/me").status_code == 401

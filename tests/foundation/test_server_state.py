@@ -14,9 +14,9 @@ def test_build_state_on_embedded_defaults(tmp_path):
     settings = Settings(var_dir=tmp_path, demo_call_rate=0.0)
     state = build_state(settings)
     assert state.telephony == "simulator"
-    assert state.router is not None and state.calendar is not None and state.stage_policy is not None
+    assert state.ticket_router is not None and state.calendar is not None and state.stage_policy is not None
     assert (tmp_path / "hotline.sqlite3").exists()
-    decision = state.router.route("06010", address="永巨街道")
+    decision = state.ticket_router.route("06010", address="永巨街道")
     assert decision.street.code == "150402003"
     with TestClient(create_app(state)) as client:
         checks = client.get("/readyz").json()["checks"]

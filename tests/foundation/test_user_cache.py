@@ -32,7 +32,7 @@ def env(db_url, tmp_path):
     def agents_only(_user: CurrentUser = Depends(require_roles(Role.AGENT))) -> dict:
         return {"ok": True}
 
-    state.routers.append(probe)
+    state.extra_routers.append(probe)
     with TestClient(create_app(state), base_url="http://testserver") as c:
         assert c.post("/api/session", json={"username": "agent1", "password": "agent-pass-1"}).status_code == 200
         yield c, engine, factory

@@ -13,7 +13,6 @@ from ivr_e2e_support import menu_caller
 
 from hotline.calls.models import Call
 from hotline.calls.service import get_call
-from hotline.calls.views import router as calls_router
 from hotline.cases.service import create_ticket
 from hotline.database import transaction
 from hotline.users.service import create_user
@@ -41,7 +40,7 @@ class Console:
             for name, info in USERS.items():
                 create_user(s, username=name, password=PASSWORD, **info)
         state = AppState(settings=pbx.svc.settings, engine=sessions.kw["bind"], sessions=sessions,
-                         services=[pbx.svc], routers=[calls_router], telephony=pbx.svc.mode)
+                         services=[pbx.svc], telephony=pbx.svc.mode)
         self.app = create_app(state)
 
     async def client(self, username: str | None) -> httpx.AsyncClient:
@@ -49,6 +48,7 @@ class Console:
         if username:
             r = await c.post("/api/session", json={"username": username, "password": PASSWORD})
             assert r.status_code == 200, r.text
+            c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
         return c
 
     @asynccontextmanager

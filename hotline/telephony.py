@@ -10,6 +10,12 @@ dialplan ``hotline dialplan render`` produced). Without one (demo / simulator mo
 dialplan is rendered from the configured rules into ``<var_dir>/dialplan`` with its AGI
 pointing at our FastAGI server, the built-in PBX simulator runs it, the four district
 lines and a few agents are simulated, and demo traffic walks the real IVR.
+
+Agent seats: an :class:`~ivr.agents.AgentBoard` follows the queue members (the console's
+agents sign in, pause and take calls through the facade). In simulator mode a console
+agent's seat is a :class:`~ivr.simulator.softphone.Softphone` the page answers
+(:meth:`TelephonyService.softphone`); the simulated demo agents sit in a backup penalty tier,
+so a signed-in console agent gets the calls first; citizens called back are simulated too.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any, Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.config import Settings
+from ivr.agents import AgentBoard
 from ivr.ami.client import AmiClient
 from ivr.bus import EventBus
 from ivr.calls import CallTracker
@@ -33,6 +40,9 @@ from ivr.controller import AmiController
 log = logging.getLogger(__name__)
 
 __all__ = ["TelephonyService", "RandomEndpoint", "SIM_AGENTS", "prompt_seconds"]
+
+#: Queue penalty of the simulated demo agents: a backup tier behind console agents (penalty 0).
+SIM_AGENT_PENALTY = 1
 
 #: Simulated agents in demo mode: (queue, interface, member name).
 SIM_AGENTS = (
@@ -114,6 +124,10 @@ class TelephonyService:
         self.demo = None
         self.controller: AmiController | None = None
         self.tracker: CallTracker | None = None
+        self.agents: AgentBoard | None = None
+        self._agent_timer: asyncio.Task | None = None
+        self.softphones: dict[str, Any] = {}      # simulator: interface → Softphone
+        self.on_softphone: Callable[[Any], None] | None = None   # told when a softphone changes
         self.facade = None
         self.agi = None
         self.flow = None
@@ -183,9 +197,13 @@ class TelephonyService:
                                        clock=lambda: datetime.fromtimestamp(sim_clock.now(), timezone.utc))
         else:
             self.tracker = CallTracker(self.bus, pbx_tz=s.tz)
+        tracker_clock = self.tracker.clock
+        self.agents = AgentBoard(self.bus, clock=tracker_clock, call_id_for=self.tracker.call_id_for,
+                                 wrapup_seconds={q.id: q.wrapup_seconds for q in self.flow.queues})
         client = AmiClient(host, port, user, secret, events=True)
-        self.controller = AmiController(client, self.tracker)
+        self.controller = AmiController(client, self.tracker, self.agents)
         await self.controller.start()
+        self._agent_timer = asyncio.create_task(self.agents.run_timer(), name="agent-board-timer")
         self.facade = CallFacade(self.controller, districts=[d.code for d in self.flow.districts],
                                  queues=[q.id for q in self.flow.queues])
         if self.simulator is not None:
@@ -246,6 +264,9 @@ class TelephonyService:
             self.simulator.add_endpoint(interface.partition("/")[2],
                                         RandomEndpoint(rng, busy=0.0, noanswer=0.0, answer_after=(2.0, 5.0),
                                                        talk_time=(90.0, 300.0)))
+        # citizens an agent calls back (click-to-dial): most answer after a few rings
+        self.simulator.pbx.default_endpoint = RandomEndpoint(rng, busy=0.1, noanswer=0.15, answer_after=(3.0, 9.0),
+                                                             talk_time=(600.0, 600.0))
         await self.simulator.start()
 
     async def _login_sim_agents(self) -> None:
@@ -255,9 +276,49 @@ class TelephonyService:
         queues = {q.id for q in self.flow.queues}
         for queue, interface, name in self.sim_agents:
             if queue in queues:
-                await actions.queue_add(self.controller.client, queue, interface, member_name=name)
+                await actions.queue_add(self.controller.client, queue, interface, member_name=name,
+                                        penalty=SIM_AGENT_PENALTY)
+
+    # -- simulator: the console agent's phone and demo calls -----------------------------------
+    def softphone(self, interface: str):
+        """The simulated desk phone of a console agent's seat (created on first use); None when a
+        real PBX is attached (the agent has a real phone)."""
+        if self.simulator is None:
+            return None
+        phone = self.softphones.get(interface)
+        if phone is None:
+            from ivr.simulator.softphone import Softphone
+
+            phone = Softphone(interface, on_change=self._softphone_changed)
+            self.softphones[interface] = phone
+            self.simulator.add_endpoint(interface.partition("/")[2], phone)
+        return phone
+
+    def _softphone_changed(self, phone) -> None:
+        if self.on_softphone is not None:
+            try:
+                self.on_softphone(phone)
+            except Exception:
+                log.exception("softphone listener failed")
+
+    async def place_demo_call(self, caller: str | None = None) -> str:
+        """Simulator only: a citizen who asks for an agent (the entry menu's agent key); returns
+        the caller's number."""
+        if self.simulator is None:
+            raise RuntimeError("demo calls need the built-in PBX simulator")
+        from ivr.demo import DemoMix, agent_script, random_caller
+
+        rng = random.Random()
+        number = caller or random_caller(rng)
+        await self.simulator.place_call(caller=number, dialed="12319",
+                                        script=agent_script(rng, DemoMix.for_flow(self.flow)))
+        return number
 
     async def stop(self) -> None:
+        if self._agent_timer is not None:
+            self._agent_timer.cancel()
+            await asyncio.gather(self._agent_timer, return_exceptions=True)
+            self._agent_timer = None
         if self.demo:
             await self.demo.stop()
         if self.simulator is not None and self.tracker is not None:

@@ -1,9 +1,10 @@
 """The AMI controller: follows every call from AMI events and acts on calls by call id.
 
 It wires an :class:`~ivr.ami.client.AmiClient` to a :class:`~ivr.calls.CallTracker`
-(every event goes to the tracker) and re-synchronises the tracker from
-``CoreShowChannels`` after every (re)login, so calls that ended while the
-controller was disconnected are closed and live calls it never saw are adopted.
+(every event goes to the tracker) and, when given one, an :class:`~ivr.agents.AgentBoard`;
+after every (re)login it re-synchronises the tracker from ``CoreShowChannels``, so calls
+that ended while the controller was disconnected are closed and live calls it never saw
+are adopted, and the board from ``QueueStatus``.
 Commands (hang up, redirect) address calls by their call id (Linkedid); the
 controller finds the citizen's channel. Non-idempotent actions are never replayed
 after a reconnect: the caller gets ``ConnectionLostError``.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+from ivr.agents import AgentBoard
 from ivr.ami import actions
 from ivr.ami.client import AmiClient
 from ivr.calls import CallTracker
@@ -27,11 +29,15 @@ class UnknownCall(LookupError):
 
 
 class AmiController:
-    def __init__(self, client: AmiClient, tracker: CallTracker):
+    def __init__(self, client: AmiClient, tracker: CallTracker, agents: AgentBoard | None = None):
         self.client = client
         self.tracker = tracker
+        self.agents = agents
         self.resyncs = 0
         client.on(None, tracker.feed)
+        if agents is not None:
+            for name in AgentBoard.EVENTS:       # only these: the board never sees the bulk of events
+                client.on(name, agents.feed)
         client.on_connected(self._resync)
 
     async def start(self) -> None:
@@ -46,6 +52,9 @@ class AmiController:
         for row in rows:
             self.tracker.resync_channel(row)
         self.tracker.end_resync()
+        if self.agents is not None:
+            status = await actions.queue_status(client)
+            self.agents.resync(status.events)
         self.resyncs += 1
         log.info("AMI resync: %d channel(s) live, %d call(s) tracked", len(rows), len(self.tracker))
 

@@ -42,6 +42,7 @@ class DemoMix:
     ticket_key: str = ""
     ticket_digits: list[str] = field(default_factory=list)
     patience: tuple[float, float] = (60.0, 420.0)
+    agent_key: str = "0"      # the entry menu's key for the (Chinese-speaking) agents
 
     @classmethod
     def for_flow(cls, flow) -> "DemoMix":
@@ -51,10 +52,13 @@ class DemoMix:
             return cls(choices={"silent": 0.9, "early_hangup": 0.1}, menu_digits="")
         weights: dict[str, float] = {}
         district_key = ticket_key = district_digits = ""
+        agent_key = ""
         for o in flow.entry.options:
             action = getattr(o.action, "value", str(o.action))
             if action == "queue":
                 weights[o.key] = 0.12 if o.key == "0" else (0.03 if o.language == "mn" else 0.35)
+                if o.language != "mn" and (o.key == "0" or not agent_key):
+                    agent_key = o.key
             elif action == "submenu":
                 sub = o.submenu
                 digits = "".join(x.key for x in sub.options
@@ -69,7 +73,8 @@ class DemoMix:
                 weights[o.key] = 0.05
         weights.update({"invalid": 0.05, "silent": 0.04, "early_hangup": 0.04})
         return cls(choices=weights, menu_digits="".join(o.key for o in flow.entry.options),
-                   district_key=district_key, district_digits=district_digits, ticket_key=ticket_key)
+                   district_key=district_key, district_digits=district_digits, ticket_key=ticket_key,
+                   agent_key=agent_key or "0")
 
 
 def random_caller(rng: random.Random) -> str:
@@ -109,6 +114,15 @@ def random_script(rng: random.Random, mix: DemoMix) -> CallerScript:
     else:
         script = script.press(kind)
     return script.wait(rng.uniform(*mix.patience)).hangup()
+
+
+def agent_script(rng: random.Random, mix: DemoMix, patience: float = 600.0) -> CallerScript:
+    """A caller who asks for an agent at once and waits up to ``patience`` seconds, then talks
+    until the agent hangs up (the demo call an agent takes in the console)."""
+    script = CallerScript()
+    if mix.district_key or mix.ticket_key:
+        script = script.until_app("Background")
+    return script.wait(round(rng.uniform(1.0, 2.0), 1)).press(mix.agent_key).wait(patience).hangup()
 
 
 def after_hours_script(rng: random.Random) -> CallerScript:

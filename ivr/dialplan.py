@@ -67,6 +67,10 @@ class DialplanSettings:
     agi_port: int = 4573
     prompts_dir: str = "hl12319"             # sound path prefix as Asterisk sees it (relative to sounds/)
     recordings_dir: str = "/var/spool/asterisk/monitor/hl12319"   # MixMonitor of agent calls
+    outbound_trunk: str | None = None        # click-to-dial citizens over this endpoint (default: the
+                                             # --trunk override, else the first district's trunk)
+    outbound_caller_id: str = "12319"        # the number citizens see when an agent calls them
+    outbound_dial_seconds: int = 60
     messages_dir: str = "/var/spool/asterisk/hl12319-messages"    # Record() of messages
     message_silence_seconds: int = 8
     ami_user: str = "hotline"
@@ -76,8 +80,14 @@ class DialplanSettings:
         problems = []
         if not _PREFIX.fullmatch(self.context_prefix):
             problems.append(f"context_prefix {self.context_prefix!r}: lower-case letters, digits, '-', '_'")
-        if self.trunk is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", self.trunk):
-            problems.append(f"trunk {self.trunk!r} is not an endpoint name")
+        for name in ("trunk", "outbound_trunk"):
+            value = getattr(self, name)
+            if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+                problems.append(f"{name} {value!r} is not an endpoint name")
+        if not re.fullmatch(r"\+?[0-9]{3,20}", self.outbound_caller_id):
+            problems.append(f"outbound_caller_id {self.outbound_caller_id!r} is not a phone number")
+        if not 5 <= int(self.outbound_dial_seconds) <= 300:
+            problems.append(f"outbound_dial_seconds {self.outbound_dial_seconds!r}: 5–300")
         if not _TECH.fullmatch(self.dial_technology):
             problems.append(f"dial_technology {self.dial_technology!r} is not a channel technology")
         if not _HOST.fullmatch(self.agi_host):
@@ -158,6 +168,8 @@ def _context(flow: IvrFlow, s: DialplanSettings) -> dict[str, Any]:
     def trunk_of(district) -> str:
         return s.trunk or district.trunk
 
+    outbound_trunk = s.outbound_trunk or s.trunk or (flow.districts[0].trunk if flow.districts else "trunk")
+
     bh = flow.business_hours
     weekdays = "mon-fri" if bh.days == "working_days" else "*"
     return {
@@ -172,6 +184,7 @@ def _context(flow: IvrFlow, s: DialplanSettings) -> dict[str, Any]:
         "queue_target": queue_target,
         "queue_fallback": queue_fallback,
         "trunk_of": trunk_of,
+        "outbound_trunk": outbound_trunk,
         "always_open": bh.mode == "always",
         "spans": [_span_for_gotoiftime(x) for x in bh.spans],
         "weekdays": weekdays,

@@ -146,7 +146,45 @@ class CallEnded(CallEvent):
     snapshot: CallSnapshot
 
 
+# -- agents -------------------------------------------------------------------
+
+class AgentState(str, Enum):
+    """An agent seat as the queues see it (console convention: 未签入 → 签入空闲 → 振铃 → 通话中 →
+    话后整理 → 签入空闲; 示忙 from any signed-in state)."""
+
+    LOGGED_OUT = "logged_out"     # 未签入: member of no queue
+    IDLE = "idle"                 # 签入空闲
+    RINGING = "ringing"           # 振铃: a queue call rings the seat
+    ON_CALL = "on_call"           # 通话中
+    WRAP_UP = "wrap_up"           # 话后整理: the queue's wrap-up time, or paused for wrap-up
+    PAUSED = "paused"             # 示忙 (with a reason)
+
+
+@dataclass(slots=True)
+class AgentSnapshot:
+    """What the queues say about one agent seat (a queue member interface) at a moment."""
+
+    interface: str                # e.g. PJSIP/agent-1101
+    name: str = ""                # the member name the agent signed in with
+    state: AgentState = AgentState.LOGGED_OUT
+    since: datetime | None = None  # when the seat entered ``state``
+    queues: tuple[str, ...] = ()
+    pause_reason: str = ""
+    call_id: str = ""             # the call ringing or connected at the seat
+    calls_taken: int = 0
+    wrap_up_until: datetime | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class AgentStateChanged:
+    """An agent seat changed state (not a call event: ``call_id`` is the call ringing or connected
+    at the seat, empty otherwise)."""
+
+    at: datetime
+    agent: AgentSnapshot
+
+
 DomainEvent = (
     CallStarted | CallAnswered | MenuChosen | QueueJoined | QueueLeft | AgentAnswered
-    | Transferred | Recorded | CallEnded
+    | Transferred | Recorded | CallEnded | AgentStateChanged
 )

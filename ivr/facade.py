@@ -14,6 +14,14 @@ Every command addresses the call by its call id (Linkedid); the controller finds
 citizen's channel. Errors are explicit: :class:`UnknownCall` (no live call),
 :class:`UnknownTarget` (not a district/queue of the flow), :class:`CommandFailed`
 (the PBX refused, or the AMI link was lost — never replayed).
+
+Agent seats (the queue member interface of an agent's phone, e.g. ``PJSIP/agent-1101``):
+``sign_in`` / ``sign_out`` (``QueueAdd`` / ``QueueRemove`` for each queue), ``pause`` /
+``unpause`` (``QueuePause`` in every queue, with the reason: 示忙 小休/培训/会议 …, or 话后整理)
+and ``dial`` (click-to-dial: ``Originate`` rings the seat first; when the agent answers,
+``<prefix>-outbound`` dials the citizen). The seat's state comes back as
+:class:`~ivr.events.AgentStateChanged` from the :class:`~ivr.agents.AgentBoard`, whoever
+changed it; the commands only ask.
 """
 
 from __future__ import annotations
@@ -22,11 +30,12 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
+from ivr.agents import AgentBoard
 from ivr.ami import actions
 from ivr.ami.errors import AmiError
 from ivr.calls import CallTracker
 from ivr.controller import AmiController, UnknownCall
-from ivr.events import CallSnapshot
+from ivr.events import AgentSnapshot, CallSnapshot
 
 __all__ = ["CallFacade", "CallbackResult", "CommandFailed", "FacadeError", "Target", "UnknownCall",
            "UnknownTarget", "parse_target"]
@@ -65,6 +74,9 @@ class CallbackResult:
 
 _TARGET = re.compile(r"(district|queue):([A-Za-z0-9_-]{1,40})")
 _NUMBER = re.compile(r"\+?[0-9]{3,20}")
+#: A queue member interface: technology/resource (PJSIP/agent-1101, SIP/2001, Local/200@agents/n).
+SEAT = re.compile(r"(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9_.@+-]{1,60}(/n)?")
+_ALREADY = ("already there", "not there", "unable to remove interface: not there")
 _ORIGINATE_REASONS = {4: "answered", 5: "busy", 3: "no_answer", 8: "congestion", 1: "hungup", 0: "failed"}
 
 
@@ -178,3 +190,101 @@ class CallFacade:
             raise CommandFailed(f"PBX refused the callback to {number}: {exc}", exc) from exc
         reason = "answered" if res.success else _ORIGINATE_REASONS.get(res.reason or 0, "failed")
         return CallbackResult(res.success, reason, res.channel, res.uniqueid)
+
+    # -- agent seats -------------------------------------------------------------------
+    @property
+    def agents(self) -> AgentBoard | None:
+        return self.controller.agents
+
+    def agent(self, interface: str) -> AgentSnapshot:
+        """The seat as the queues see it (``logged_out`` when unknown)."""
+        board = self.agents
+        return board.snapshot(interface) if board is not None else AgentSnapshot(interface=interface)
+
+    def agent_snapshots(self) -> list[AgentSnapshot]:
+        board = self.agents
+        return board.snapshots() if board is not None else []
+
+    def _check_seat(self, interface: str) -> str:
+        interface = (interface or "").strip()
+        if not SEAT.fullmatch(interface):
+            raise UnknownTarget(f"agent seat {interface!r} is not a queue member interface such as PJSIP/agent-1101")
+        return interface
+
+    def _check_queues(self, queues: Iterable[str] | None) -> list[str]:
+        chosen = list(dict.fromkeys(queues)) if queues is not None else sorted(self.queues)
+        unknown = [q for q in chosen if q not in self.queues]
+        if unknown or not chosen:
+            raise UnknownTarget(f"queue(s) {', '.join(unknown) or '(none)'} not in the IVR flow "
+                                f"(known: {', '.join(sorted(self.queues)) or 'none'})")
+        return chosen
+
+    async def sign_in(self, interface: str, name: str, queues: Iterable[str] | None = None, *,
+                      penalty: int = 0) -> list[str]:
+        """Add the seat to ``queues`` (default: every queue of the flow); already there is fine."""
+        interface = self._check_seat(interface)
+        chosen = self._check_queues(queues)
+        for queue in chosen:
+            try:
+                await actions.queue_add(self.controller.client, queue, interface, member_name=name or interface,
+                                        penalty=penalty, state_interface=interface)
+            except AmiError as exc:
+                if not _already(exc):
+                    raise CommandFailed(f"PBX refused to sign {interface} into {queue}: {exc}", exc) from exc
+        return chosen
+
+    async def sign_out(self, interface: str, queues: Iterable[str] | None = None) -> list[str]:
+        """Remove the seat from ``queues`` (default: every queue it is in); not there is fine."""
+        interface = self._check_seat(interface)
+        chosen = list(queues) if queues is not None else list(self.agent(interface).queues) or sorted(self.queues)
+        for queue in chosen:
+            try:
+                await actions.queue_remove(self.controller.client, queue, interface)
+            except AmiError as exc:
+                if not _already(exc):
+                    raise CommandFailed(f"PBX refused to sign {interface} out of {queue}: {exc}", exc) from exc
+        return chosen
+
+    async def pause(self, interface: str, reason: str) -> None:
+        """示忙: pause the seat in every queue with ``reason`` (小休, 培训, 会议, 话后整理 …)."""
+        interface = self._check_seat(interface)
+        reason = (reason or "").strip()
+        if not reason or len(reason) > 40:
+            raise ValueError("a pause needs a reason of at most 40 characters")
+        try:
+            await actions.queue_pause(self.controller.client, interface, True, reason=reason)
+        except AmiError as exc:
+            raise CommandFailed(f"PBX refused to pause {interface}: {exc}", exc) from exc
+
+    async def unpause(self, interface: str) -> None:
+        interface = self._check_seat(interface)
+        try:
+            await actions.queue_pause(self.controller.client, interface, False)
+        except AmiError as exc:
+            raise CommandFailed(f"PBX refused to unpause {interface}: {exc}", exc) from exc
+
+    async def dial(self, interface: str, number: str, *, caller_id: str = "12319", timeout_s: int = 30,
+                   variables: dict[str, str] | None = None) -> CallbackResult:
+        """Click-to-dial: ring the agent's seat; once answered, ``<prefix>-outbound`` dials ``number``.
+        Returns when the seat answered (``success``) or did not."""
+        interface = self._check_seat(interface)
+        number = (number or "").strip()
+        if not _NUMBER.fullmatch(number):
+            raise ValueError(f"number {number!r} must be 3–20 digits")
+        if not isinstance(timeout_s, int) or not 1 <= timeout_s <= 300:
+            raise ValueError("timeout_s must be 1–300 seconds")
+        try:
+            res = await actions.originate(self.controller.client, interface, exten=number,
+                                          context=f"{self.prefix}-outbound", priority=1,
+                                          timeout_ms=timeout_s * 1000, caller_id=caller_id,
+                                          variables={"HOTLINE_OUTBOUND": "1", **(variables or {})})
+        except AmiError as exc:
+            raise CommandFailed(f"PBX refused to dial {number} from {interface}: {exc}", exc) from exc
+        reason = "answered" if res.success else _ORIGINATE_REASONS.get(res.reason or 0, "failed")
+        return CallbackResult(res.success, reason, res.channel, res.uniqueid)
+
+
+def _already(exc: AmiError) -> bool:
+    """QueueAdd of a member already there / QueueRemove of one not there: nothing to do."""
+    text = f"{exc} {exc.server_message or ''}".lower()
+    return any(word in text for word in _ALREADY)

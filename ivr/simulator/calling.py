@@ -65,7 +65,7 @@ def request_channel(
         return one
     if tech_l in ("sip", "pjsip", "iax2") and resource:
         peer = resource.split("/")[0].split("@")[0]
-        endpoint = pbx.endpoints.get(peer)
+        endpoint = pbx.endpoint(peer)
         if endpoint is None or endpoint.behaviour == "unavailable":
             return None
         seq = pbx.next_seq()
@@ -143,7 +143,7 @@ def call_channel(it: "Interpreter", chan: Channel) -> bool:
         pbx.local_bridge_event(chan, two)
         return True
     peer = chan.variables.get("__endpoint")
-    endpoint = pbx.endpoints.get(peer or "")
+    endpoint = pbx.endpoint(peer or "")
     if endpoint is None:
         return False
     pbx.spawn(_run_endpoint(pbx, chan, endpoint))
@@ -151,6 +151,10 @@ def call_channel(it: "Interpreter", chan: Channel) -> bool:
 
 
 async def _run_endpoint(pbx: "Pbx", chan: Channel, endpoint) -> None:
+    run = getattr(endpoint, "run", None)
+    if run is not None:        # a phone someone answers (ivr.simulator.softphone)
+        await run(pbx, chan)
+        return
     try:
         if endpoint.behaviour == "busy":
             await pbx.clock.sleep(0.2)

@@ -59,6 +59,8 @@ class Pbx:
         #: live channels per linkedid: LINKEDID_END without scanning every channel at each hang-up
         self._linked: dict[str, int] = {}
         self.endpoints: dict[str, Endpoint] = {}
+        #: the far end of any other number (e.g. citizens called back); None = unavailable
+        self.default_endpoint: Endpoint | None = None
         self.listeners: list[Listener] = []
         self._uid_seq = 0
         self._chan_seq = 0
@@ -256,6 +258,10 @@ class Pbx:
             fut.set_result(what)
 
     # -- waiting inside applications ----------------------------------------
+    def endpoint(self, peer: str) -> Endpoint | None:
+        """The simulated far end dialled as ``<tech>/<peer>``."""
+        return self.endpoints.get(peer) or (self.default_endpoint if peer else None)
+
     async def wait(self, chan: Channel, seconds: float | None) -> None:
         """Sleep ``seconds`` of simulated time unless the channel is interrupted."""
         if chan.interrupt.is_set():

@@ -107,8 +107,10 @@ def _create_users(var: Path) -> None:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per test module: Playwright's sync API runs an event loop in this thread
+    while it is open, so it must be closed before the asyncio tests of other modules run."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

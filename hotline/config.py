@@ -50,6 +50,8 @@ class Settings(BaseSettings):
                                                          "0 = measured default (SQLite 1, PostgreSQL 2)")
 
     demo_call_rate: float = Field(default=0.2, description="simulated calls per second in demo mode")
+    bus_queue_size: int = Field(default=10_000, ge=10, description="events buffered per subscriber of the "
+                                                                    "telephony event bus before it resynchronises")
 
     sms_gateway: str = Field(default="log", pattern="^(log|twilio)$",
                              description="log (development) or twilio (HOTLINE_TWILIO_* variables)")

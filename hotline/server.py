@@ -79,7 +79,7 @@ def build_state(settings: Settings) -> AppState:
     calendar = work_calendar(rules)
     state = AppState(settings=settings, engine=engine, sessions=sessions, rules=rules, ticket_router=ticket_router,
                      calendar=calendar, stage_policy=callback_stage_policy(stage_policy_from_rules(rules), rules),
-                     bus=EventBus(), names=names)
+                     bus=EventBus(queue_size=settings.bus_queue_size), names=names)
     log.info("%s", calendar.coverage(state.now()).describe())
     warning = state.calendar_warning()
     if warning:

@@ -135,6 +135,7 @@ class TelephonyService:
         self.transfer_log = None
         self.dialplan_dir: Path | None = None
         self.mode = settings.telephony_mode
+        self.drain_timeout = 5.0                  # shutdown never waits longer for slow subscribers
 
     @property
     def agi_port(self) -> int:
@@ -197,6 +198,7 @@ class TelephonyService:
                                        clock=lambda: datetime.fromtimestamp(sim_clock.now(), timezone.utc))
         else:
             self.tracker = CallTracker(self.bus, pbx_tz=s.tz)
+        self.recorder.calls = self.tracker       # the source of truth when the recorder falls behind
         tracker_clock = self.tracker.clock
         self.agents = AgentBoard(self.bus, clock=tracker_clock, call_id_for=self.tracker.call_id_for,
                                  wrapup_seconds={q.id: q.wrapup_seconds for q in self.flow.queues})
@@ -204,6 +206,7 @@ class TelephonyService:
         self.controller = AmiController(client, self.tracker, self.agents)
         await self.controller.start()
         self._agent_timer = asyncio.create_task(self.agents.run_timer(), name="agent-board-timer")
+        await self.recorder.resync()             # calls left open by an earlier process are closed
         self.facade = CallFacade(self.controller, districts=[d.code for d in self.flow.districts],
                                  queues=[q.id for q in self.flow.queues])
         if self.simulator is not None:
@@ -334,8 +337,13 @@ class TelephonyService:
             await self.simulator.stop()
         if self.agi:
             await self.agi.stop(grace=2.0)
-        await self.bus.drain()
+        await self.bus.drain(timeout=self.drain_timeout)
         if self.recorder:
+            try:     # whatever the bus could not deliver in time is stored from the tracker
+                await asyncio.wait_for(self.recorder.resync(), self.drain_timeout)
+            except asyncio.TimeoutError:
+                log.warning("call recorder: final resync did not finish in %.0f s; the next start "
+                            "closes the remaining calls", self.drain_timeout)
             self.recorder.close()
         if self.transfer_log:
             self.transfer_log.close()

@@ -55,6 +55,10 @@ failed if the last transfer attempt failed → abandoned (a menu choice alone is
 self-service: only the dialplan's mark says the IVR served the caller). A blind/attended
 transfer whose line then fails does not count.
 
+Subscribers that fall behind: the tracker keeps the final snapshots of the last
+``ended_snapshots`` calls (:meth:`CallTracker.ended_snapshot`), so a subscriber whose
+``CallEnded`` was dropped by the bus can still store the call (see :mod:`ivr.bus`).
+
 Resync after an AMI reconnect: ``begin_resync()``, ``resync_channel(row)`` for each
 ``CoreShowChannel``, ``end_resync()``. Calls whose citizen channel (or every
 channel) is no longer listed end as ``ended_while_disconnected``; listed channels of
@@ -287,6 +291,7 @@ class CallTracker:
         district_contexts: Iterable[str] = ("district-lines", "district-dial"),
         max_live_calls: int | None = None,
         ended_memory: int = 10_000,
+        ended_snapshots: int = 5_000,
         max_cel_skew: float = 300.0,
     ) -> None:
         self.bus = bus
@@ -300,6 +305,8 @@ class CallTracker:
         self._by_uid: dict[str, _Channel] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()  # uniqueids/linkedids of ended calls
         self._ended_memory = ended_memory
+        self._ended_snapshots: OrderedDict[str, CallSnapshot] = OrderedDict()
+        self._ended_snapshot_memory = ended_snapshots
         self._seq = 0
         self._resync_rows: list[Message] | None = None
         self._resync_new: set[str] = set()
@@ -337,6 +344,17 @@ class CallTracker:
     def live_snapshots(self) -> list[CallSnapshot]:
         """Copies of every live call, oldest first."""
         return [copy.deepcopy(c.snap) for c in self._calls.values()]
+
+    def is_live(self, call_id: str) -> bool:
+        return call_id in self._calls or call_id in self._by_linkedid
+
+    def ended_snapshot(self, call_id: str) -> CallSnapshot | None:
+        """The final snapshot of a recently ended call (the last ``ended_snapshots`` are kept)."""
+        return self._ended_snapshots.get(call_id)
+
+    def ended_snapshots(self) -> list[CallSnapshot]:
+        """The final snapshots the tracker still remembers, oldest first."""
+        return list(self._ended_snapshots.values())
 
     def call_id_for(self, channel_or_uniqueid: str) -> str | None:
         """The call a channel (name or Uniqueid) belongs to."""
@@ -606,6 +624,9 @@ class CallTracker:
                 del self._by_uid[uid]
             self._remember(uid)
         # the call is gone from every index: nothing mutates ``s`` again, so no copy is needed
+        self._ended_snapshots[s.call_id] = s
+        while len(self._ended_snapshots) > self._ended_snapshot_memory:
+            self._ended_snapshots.popitem(last=False)
         self._emit(CallEnded(call_id=s.call_id, at=s.ended_at, snapshot=s))
 
     @staticmethod

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from hotline.calls.models import Call
 from ivr.events import CallSnapshot, CallStarted
 
-__all__ = ["upsert_call", "record_call_started", "snapshot_columns", "get_call"]
+__all__ = ["upsert_call", "record_call_started", "snapshot_columns", "get_call", "close_call"]
 
 
 def _json_safe(value: Any) -> Any:
@@ -99,6 +99,17 @@ def upsert_call(session: Session, snapshot: CallSnapshot) -> Call:
     """Insert or update the call ``snapshot.call_id`` with everything the snapshot knows."""
     values = snapshot_columns(snapshot)
     return _upsert(session, snapshot.call_id, values, fill_only=False)
+
+
+def close_call(session: Session, call_id: str, at: datetime, disposition: str) -> bool:
+    """End an open call row whose final snapshot is lost; False when it is not open."""
+    call = get_call(session, call_id)
+    if call is None or call.ended_at is not None:
+        return False
+    call.ended_at = at
+    call.disposition = call.disposition or disposition
+    session.flush()
+    return True
 
 
 def record_call_started(session: Session, event: CallStarted) -> Call:

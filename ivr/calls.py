@@ -557,6 +557,11 @@ class CallTracker:
         return ch if ch is not None and ch.uniqueid == ch.call.citizen else None
 
     # -- publishing -----------------------------------------------------------------
+    def _emit_call(self, call: _Call, event: object) -> None:
+        """Publish an event of ``call``; its ``CallStarted`` always goes first."""
+        self._publish_started(call)
+        self._emit(event)
+
     def _emit(self, event: object) -> None:
         if self.bus is not None:
             try:
@@ -597,9 +602,8 @@ class CallTracker:
                 call.unconfirmed_step = False
                 return
         call.unconfirmed_step = not mark
-        self._publish_started(call)
         path.append(step)
-        self._emit(MenuChosen(call_id=call.snap.call_id, at=step.at, step=copy.copy(step)))
+        self._emit_call(call, MenuChosen(call_id=call.snap.call_id, at=step.at, step=copy.copy(step)))
 
     def _end(self, call: _Call, at: datetime, disposition: Disposition | None = None) -> None:
         if self._calls.get(call.snap.call_id) is not call:
@@ -712,8 +716,7 @@ class CallTracker:
         if call.snap.answered_at is None:
             call.answered = True
             call.snap.answered_at = ch.cel_answer or at
-            self._publish_started(call)
-            self._emit(CallAnswered(call_id=call.snap.call_id, at=at))
+            self._emit_call(call, CallAnswered(call_id=call.snap.call_id, at=at))
 
     def _on_newexten(self, msg: Message, at: datetime) -> None:
         ch = self._channel(msg)
@@ -815,8 +818,7 @@ class CallTracker:
         if any(p == path or p.startswith(path + ".") or path.startswith(p + ".") for p in known):
             return
         known.append(path)
-        self._publish_started(call)
-        self._emit(Recorded(call_id=call.snap.call_id, at=at, path=path, kind=kind))
+        self._emit_call(call, Recorded(call_id=call.snap.call_id, at=at, path=path, kind=kind))
 
     def _is_district(self, msg: Message, ch: _Channel) -> bool:
         """Dialled into a district context, or dialled from one (``district-dial``)."""
@@ -872,7 +874,7 @@ class CallTracker:
             earlier = call.snap.transfers[:-1] if call.snap.transfers[-1:] == [t] else []
             if call.served == "transferred" and earlier and earlier[-1].kind in ("blind", "attended"):
                 call.served = "agent" if call.snap.agent_answered_at else ""
-        self._emit(Transferred(call_id=call.snap.call_id, at=at, transfer=copy.copy(t)))
+        self._emit_call(call, Transferred(call_id=call.snap.call_id, at=at, transfer=copy.copy(t)))
 
     def _transfer_call(self, msg: Message, *prefixes: str) -> _Call | None:
         for p in prefixes:
@@ -913,8 +915,7 @@ class CallTracker:
         call.snap.transfers.append(t)
         if t.result == TransferResult.ANSWERED:
             call.served = "transferred"
-        self._publish_started(call)
-        self._emit(Transferred(call_id=call.snap.call_id, at=at, transfer=copy.copy(t)))
+        self._emit_call(call, Transferred(call_id=call.snap.call_id, at=at, transfer=copy.copy(t)))
 
     def _on_queuecallerjoin(self, msg: Message, at: datetime) -> None:
         ch = self._channel(msg)
@@ -927,8 +928,7 @@ class CallTracker:
         s.queue_left_at = None
         s.queue_wait_s = None
         call.queue_abandoned = False
-        self._publish_started(call)
-        self._emit(QueueJoined(call_id=s.call_id, at=at, queue=s.queue,
+        self._emit_call(call, QueueJoined(call_id=s.call_id, at=at, queue=s.queue,
                                position=_int(msg.get("Position"))))
 
     def _on_queuecallerabandon(self, msg: Message, at: datetime) -> None:
@@ -952,7 +952,7 @@ class CallTracker:
         s.queue_left_at = at
         if s.queue_wait_s is None and s.queue_joined_at is not None:
             s.queue_wait_s = max(0.0, (at - s.queue_joined_at).total_seconds())
-        self._emit(QueueLeft(call_id=s.call_id, at=at, queue=s.queue, wait_s=s.queue_wait_s,
+        self._emit_call(call, QueueLeft(call_id=s.call_id, at=at, queue=s.queue, wait_s=s.queue_wait_s,
                              abandoned=call.queue_abandoned))
 
     def _on_agentcalled(self, msg: Message, at: datetime) -> None:
@@ -975,8 +975,7 @@ class CallTracker:
         s.agent = (msg.get("MemberName") or msg.get("Interface") or "").strip()
         s.agent_answered_at = at
         call.served = "agent"
-        self._publish_started(call)
-        self._emit(AgentAnswered(call_id=s.call_id, at=at, queue=s.queue, agent=s.agent,
+        self._emit_call(call, AgentAnswered(call_id=s.call_id, at=at, queue=s.queue, agent=s.agent,
                                  wait_s=s.queue_wait_s))
 
     def _on_hangup(self, msg: Message, at: datetime) -> None:

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -28,6 +29,12 @@ from hotline.migrate import upgrade
 for _sub in sorted(Path(__file__).parent.iterdir()):
     if _sub.is_dir() and not _sub.name.startswith((".", "_")) and str(_sub) not in sys.path:
         sys.path.append(str(_sub))
+
+# Property tests: random locally (they find new cases), the same examples in CI (`.ci/run` sets
+# CI=true), so CI never fails at random; failures print the example to add with @example.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("dev", print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 PG_ENV = "HOTLINE_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]

@@ -6,7 +6,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from call_helpers import FIXTURES, FakeClock, chan, ev, fixture_bytes, utc
@@ -254,6 +254,10 @@ event_st = st.builds(
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(event_st, max_size=40))
+# found by this test: a queue leave on a call not yet started (its citizen channel unknown) was
+# published before the call's CallStarted
+@example([Message([("Event", "Newchannel"), ("Uniqueid", "u1"), ("Channel", "Local/s@x-1;1")]),
+          Message([("Event", "QueueCallerLeave"), ("Uniqueid", "u1"), ("Queue", "q")])])
 def test_random_event_soup_never_raises_and_stays_consistent(events):
     seen: list[object] = []
     tracker = CallTracker(on_event=seen.append, clock=FakeClock())

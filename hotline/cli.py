@@ -374,7 +374,9 @@ def serve(host: str | None, port: int | None) -> None:
     port = port or settings.web_port
     click.echo(f"12319 热线后台: http://{host}:{port}/  (database: {state.engine.url.render_as_string(hide_password=True)}, "
                f"telephony: {state.telephony})")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    from hotline.web.access_log import uvicorn_log_config
+
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=uvicorn_log_config())
 
 
 def run() -> None:  # pragma: no cover

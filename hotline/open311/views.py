@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,9 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-27T00:00:00+08:00"
 MAX_REQUESTS = 1000
 MAX_RANGE = timedelta(days=90)
+#: Dates a query may name: anything else is an error, not an overflow (0001-01-01 gave a 500).
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2101, 1, 1, tzinfo=timezone.utc)
 MAX_DESCRIPTION = 4000
 PUBLIC_DESCRIPTION_CHANNELS = frozenset({"open311", "web"})
 KIND_LABEL = {"component": "部件", "matter": "事项"}
@@ -223,6 +226,8 @@ def _parse_w3c(name: str, value: str) -> datetime:
         raise Open311Error(400, f"{name} 不是 W3C 日期时间（例如 2026-11-27T08:00:00+08:00）：{value!r}") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise Open311Error(400, f"{name} 必须带时区（Z 或 ±HH:MM）：{value!r}")
+    if not EARLIEST <= moment <= LATEST:   # also keeps the ±90 days of a one-sided range representable
+        raise Open311Error(400, f"{name} 超出可查询的范围（{EARLIEST.year}–{LATEST.year - 1} 年）：{value!r}")
     return moment
 
 
@@ -292,7 +297,10 @@ async def post_request(request: Request, fmt: str) -> Response:
         return formats.errors(fmt, 400, [(400, f"请求体无法解析，应为 application/x-www-form-urlencoded：{detail}")])
     # Form-encoded per the spec; keep the first value of each field.
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    key = fields.get("api_key") or request.query_params.get("api_key")
+    key = fields.get("api_key")
+    if "api_key" in request.query_params:    # URLs end up in logs and proxies: the spec puts it in the body
+        return formats.errors(fmt, 400, [(400, "api_key 须放在请求体（表单字段）中，不能放在网址里 "
+                                               "(send api_key as a form field, not in the URL)")])
     jurisdiction = fields.get("jurisdiction_id") or request.query_params.get("jurisdiction_id")
     state = _state(request)
 

@@ -40,10 +40,13 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
+from ..log_limit import RepeatLimit
 from .errors import ProtocolError
 from .messages import Message
 
 log = logging.getLogger(__name__)
+# malformed input from a PBX is reported, but never floods the log
+log.addFilter(RepeatLimit(burst=10, interval=60.0))
 
 __all__ = [
     "AmiParser",

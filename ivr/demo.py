@@ -4,8 +4,9 @@ newcomer running ``hotline serve`` without Asterisk sees live calls walk the rea
 Callers follow the shipped menu (:meth:`DemoMix.for_flow` reads it from the IVR flow):
 they press a key when the menu asks (after listening a little), pick a district in the
 district submenu, key a ticket number for self-service, press a wrong key, stay silent,
-hang up early, or give up while waiting in the queue. After hours they speak a message
-and hang up.
+hang up early, or give up while waiting in the queue. After hours far fewer people call
+(``after_hours_share`` of the daytime rate) and only some of them leave a message; the others
+hang up when they hear the service is closed.
 """
 
 from __future__ import annotations
@@ -125,9 +126,16 @@ def agent_script(rng: random.Random, mix: DemoMix, patience: float = 600.0) -> C
     return script.wait(round(rng.uniform(1.0, 2.0), 1)).press(mix.agent_key).wait(patience).hangup()
 
 
+#: Of the callers after hours, the share who leave a message (the rest hang up at the prompt).
+AFTER_HOURS_MESSAGE_SHARE = 0.35
+
+
 def after_hours_script(rng: random.Random) -> CallerScript:
-    """After hours: listen to the message prompt, speak after the tone, finish with ``#``
-    (the message prompt asks for it) or by hanging up."""
+    """After hours: most callers hang up on hearing the service is closed; the others listen to
+    the message prompt, speak after the tone, and finish with ``#`` (the prompt asks for it) or
+    by hanging up."""
+    if rng.random() >= AFTER_HOURS_MESSAGE_SHARE:
+        return CallerScript().wait(round(rng.uniform(2.0, 8.0), 1)).hangup()
     script = CallerScript().until_app("Record").wait(round(rng.uniform(8.0, 45.0), 1))
     if rng.random() < 0.6:
         return script.press("#").wait(10.0).hangup()
@@ -139,7 +147,7 @@ class DemoTraffic:
 
     def __init__(self, sim: PbxSimulator, rate: float, *, seed: int | None = None,
                  mix: DemoMix | None = None, max_concurrent: int = 50,
-                 is_open: Callable[[], bool] | None = None):
+                 is_open: Callable[[], bool] | None = None, after_hours_share: float = 0.15):
         if rate <= 0:
             raise ValueError("demo call rate must be positive")
         self.sim = sim
@@ -148,6 +156,7 @@ class DemoTraffic:
         self.mix = mix or DemoMix()
         self.max_concurrent = max_concurrent
         self.is_open = is_open  # None: always open; else closed → after-hours callers
+        self.after_hours_share = after_hours_share
         self.placed = 0
         self._task: asyncio.Task | None = None
 
@@ -165,6 +174,11 @@ class DemoTraffic:
         return await self.sim.place_call(caller=random_caller(self.rng), dialed="12319",
                                          script=self.next_script())
 
+    def next_gap(self) -> float:
+        """Seconds until the next caller (Poisson arrivals; fewer after hours)."""
+        closed = self.is_open is not None and not self.is_open()
+        return self.rng.expovariate(self.rate * (self.after_hours_share if closed else 1.0))
+
     def next_script(self) -> CallerScript:
         if self.is_open is not None and not self.is_open():
             return after_hours_script(self.rng)
@@ -172,7 +186,7 @@ class DemoTraffic:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.rng.expovariate(self.rate))
+            await asyncio.sleep(self.next_gap())
             if self.sim.active_calls() >= self.max_concurrent:
                 continue
             try:

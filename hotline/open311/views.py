@@ -1,38 +1,29 @@
-"""Open311 GeoReport v2 endpoints (public GETs, POST with ``api_key``).
+"""Open311 GeoReport v2 endpoints (public GETs, POST with ``api_key``): parse the
+parameters, call :mod:`hotline.open311.service`, shape with :mod:`hotline.open311.schemas`.
 
-Mapping (see ``docs/api.md``):
-
-* ``service_code``: the category code; a code that is both a component (部件) and a matter
-  (事项) — e.g. ``01001`` 供水井盖 / 供水井盖异常 — is published as ``C01001`` and ``M01001``
-  (a bare colliding code is unknown: 404), unique codes as they are.
-* ``service_request_id`` = ticket number; ``status`` open/closed from the workflow state;
-  ``status_notes`` = the Chinese state label; ``agency_responsible`` = the leading unit of the
-  routing decision; ``expected_datetime`` = the 处置 deadline.
-* Privacy: callers' numbers, names and e-mail are never published. Descriptions are published
-  only for tickets citizens submitted publicly (channels ``open311`` and ``web``), and digit runs
-  that look like phone numbers are masked even there.
+Mapping (see ``docs/api.md``): ``service_code`` = the published category code;
+``service_request_id`` = ticket number; ``status`` open/closed from the workflow state;
+``status_notes`` = the Chinese state label; ``agency_responsible`` = the leading unit of the
+routing decision; ``expected_datetime`` = the 处置 deadline.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from hotline.cases.intake import IntakeError, intake_ticket
-from hotline.cases.models import Ticket, TicketDeadline
-from hotline.cases.workflow import OPEN_STATES, STAGE_HANDLE, TicketState
-from hotline.categories.models import Category
-from hotline.open311 import formats, keys
+from hotline.cases.intake import IntakeError
+from hotline.open311 import formats, keys, service
+from hotline.open311.schemas import request_out, service_out
 from hotline.sla.calendar import CalendarNotCovered
+from hotline.web.api import now_for
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 
@@ -45,11 +36,7 @@ MAX_RANGE = timedelta(days=90)
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2101, 1, 1, tzinfo=timezone.utc)
 MAX_DESCRIPTION = 4000
-PUBLIC_DESCRIPTION_CHANNELS = frozenset({"open311", "web"})
-KIND_LABEL = {"component": "部件", "matter": "事项"}
 _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
-_PHONE_LIKE = re.compile(r"(?<!\d)(\+?86[-\s]?)?(\d[\d\- ]{5,}\d)(?!\d)")
-_OPEN_VALUES = sorted(s.value for s in OPEN_STATES)
 
 
 class Open311Error(Exception):
@@ -70,8 +57,6 @@ def _tz(state: Any) -> ZoneInfo:
 
 
 def _now(state: Any) -> datetime:
-    from hotline.web.api import now_for
-
     return now_for(state)
 
 
@@ -93,8 +78,6 @@ def _jurisdiction(value: str | None) -> None:
 
 def _no_nul(request: Request, *values: str) -> None:
     """NUL characters cannot be stored (PostgreSQL refuses them): a clear 400, never a 500."""
-    from urllib.parse import unquote
-
     texts = [unquote(request.url.path), *request.query_params.values(), *values]
     if any("\x00" in t for t in texts):
         raise Open311Error(400, "请求中含有非法字符 NUL (NUL character not allowed)")
@@ -107,115 +90,6 @@ def _handle(fmt: str, fn, request: Request | None = None, values: tuple[str, ...
         return fn(_fmt(fmt))
     except Open311Error as exc:
         return formats.errors(fmt, exc.status_code, [(exc.code, exc.description)])
-
-
-@dataclass(frozen=True)
-class _Service:
-    service_code: str
-    category: Category
-
-
-def _services(session: Session) -> dict[str, _Service]:
-    """Active categories by published service code (GB/T before local for the same code and kind)."""
-    rows = session.execute(select(Category).where(Category.active.is_(True))
-                           .order_by(Category.code, Category.kind, Category.is_local_extension, Category.id)).scalars()
-    by_code: dict[str, dict[str, Category]] = {}
-    for c in rows:
-        by_code.setdefault(c.code, {}).setdefault(c.kind, c)
-    out: dict[str, _Service] = {}
-    for code, kinds in by_code.items():
-        for kind, c in kinds.items():
-            sc = code if len(kinds) == 1 else ("C" if kind == "component" else "M") + code
-            out[sc] = _Service(sc, c)
-    return out
-
-
-def _service_code_of(code: str, kind: str, collisions: set[str]) -> str:
-    return (("C" if kind == "component" else "M") + code) if code in collisions else code
-
-
-def _collisions(services: dict[str, _Service]) -> set[str]:
-    return {s.category.code for sc, s in services.items() if sc != s.category.code}
-
-
-def _service_out(s: _Service) -> dict[str, Any]:
-    c = s.category
-    kind = KIND_LABEL.get(c.kind, c.kind)
-    return {"service_code": s.service_code, "service_name": c.name,
-            "description": f"{c.big_class}｜{c.name}（{kind}，{c.standard_ref} {c.code}）",
-            "metadata": False, "type": "realtime", "keywords": f"{kind},{c.big_class}", "group": c.big_class}
-
-
-def _mask_digits(text: str) -> str:
-    def repl(m: re.Match) -> str:
-        digits = re.sub(r"\D", "", m.group(0))
-        return m.group(0) if len(digits) < 7 else "*" * (len(m.group(0)) - 4) + m.group(0)[-4:]
-    return _PHONE_LIKE.sub(repl, text)
-
-
-def _agency(ticket: Ticket, state: Any) -> str:
-    routing = ticket.routing or {}
-    lead = routing.get("lead_unit") or {}
-    if lead.get("name"):
-        return lead["name"]
-    rules = getattr(state, "rules", None)
-    if rules is not None and ticket.department_code:
-        dept = rules.department(ticket.department_code)
-        if dept is not None:
-            return dept.name
-    if rules is not None and ticket.district_code:
-        district = rules.district(ticket.district_code)
-        if district is not None:
-            return district.name
-    return ""
-
-
-def _status_notes(ticket: Ticket, session: Session) -> str:
-    try:
-        label = TicketState(ticket.state).label
-    except ValueError:
-        return ticket.state
-    if ticket.state == TicketState.MERGED.value and ticket.parent_id:
-        parent = session.get(Ticket, ticket.parent_id)
-        if parent is not None:
-            return f"{label}（并入工单 {parent.number}）"
-    return label
-
-
-def _request_out(ticket: Ticket, session: Session, state: Any, collisions: set[str],
-                 handle_due: dict[int, datetime]) -> dict[str, Any]:
-    tz = _tz(state)
-    is_open = ticket.state in _OPEN_VALUES
-    description = ""
-    if ticket.channel in PUBLIC_DESCRIPTION_CHANNELS:
-        description = _mask_digits(ticket.description)
-    return {
-        "service_request_id": ticket.number,
-        "status": "open" if is_open else "closed",
-        "status_notes": _status_notes(ticket, session),
-        "service_name": ticket.category_name,
-        "service_code": _service_code_of(ticket.category_code, ticket.category_kind, collisions),
-        "description": description,
-        "agency_responsible": _agency(ticket, state),
-        "service_notice": "",
-        "requested_datetime": _w3c(ticket.created_at, tz),
-        "updated_datetime": _w3c(ticket.updated_at if is_open else (ticket.closed_at or ticket.updated_at), tz),
-        "expected_datetime": _w3c(handle_due.get(ticket.id), tz),
-        "address": ticket.address,
-        "address_id": None,
-        "zipcode": None,
-        "lat": ticket.lat,
-        "long": ticket.lon,
-        "media_url": None,
-    }
-
-
-def _handle_deadlines(session: Session, ids: list[int]) -> dict[int, datetime]:
-    if not ids:
-        return {}
-    rows = session.execute(select(TicketDeadline.ticket_id, TicketDeadline.due_at).where(
-        TicketDeadline.ticket_id.in_(ids), TicketDeadline.stage == STAGE_HANDLE))
-    return {tid: due for tid, due in rows}
 
 
 def _parse_w3c(name: str, value: str) -> datetime:
@@ -262,7 +136,7 @@ def services(request: Request, fmt: str) -> Response:
     def build(fmt: str) -> Response:
         _jurisdiction(request.query_params.get("jurisdiction_id"))
         with _state(request).read_sessions() as s:
-            items = [_service_out(svc) for svc in _services(s).values()]
+            items = [service_out(svc) for svc in service.published_services(s).values()]
         return formats.render(fmt, "services", items)
     return _handle(fmt, build, request)
 
@@ -272,7 +146,7 @@ def service_definition(request: Request, service_code: str, fmt: str) -> Respons
     def build(fmt: str) -> Response:
         _jurisdiction(request.query_params.get("jurisdiction_id"))
         with _state(request).read_sessions() as s:
-            if service_code not in _services(s):
+            if service_code not in service.published_services(s):
                 raise Open311Error(404, f"service_code {service_code!r} 不存在 (service_code not found)")
         return formats.render(fmt, "service_definition", {"service_code": service_code, "attributes": []})
     return _handle(fmt, build, request)
@@ -336,16 +210,12 @@ async def post_request(request: Request, fmt: str) -> Response:
         account_id = (fields.get("account_id") or "").strip()[:80]
 
         with state.sessions() as s, s.begin():
-            svc = _services(s).get(service_code)
+            svc = service.published_services(s).get(service_code)
             if svc is None:
                 raise Open311Error(404, f"service_code {service_code!r} 不存在 (service_code not found)")
             try:
-                result = intake_ticket(
-                    s, state, channel="open311", caller_number=phone, caller_name=name,
-                    category_code=svc.category.code, kind=svc.category.kind,
-                    description=description or f"（Open311 提交，未填写描述）{svc.category.name}",
-                    address=address or None, lat=lat, lon=lon, actor=None, at=_now(state),
-                    actor_name=f"open311:{key_id}")
+                result = service.submit(s, state, svc, phone=phone, name=name, description=description,
+                                        address=address or None, lat=lat, lon=lon, key_id=key_id, at=_now(state))
             except IntakeError as exc:
                 raise Open311Error(400, str(exc)) from None
             except CalendarNotCovered as exc:
@@ -366,53 +236,53 @@ def get_requests(request: Request, fmt: str) -> Response:
         q = request.query_params
         _jurisdiction(q.get("jurisdiction_id"))
         state = _state(request)
+        query = _request_query(q)
         with state.read_sessions() as s:
-            services_map = _services(s)
-            collisions = _collisions(services_map)
-            stmt = select(Ticket)
-            ids = [x.strip() for x in (q.get("service_request_id") or "").split(",") if x.strip()]
-            if ids:
-                if len(ids) > MAX_REQUESTS:
-                    raise Open311Error(400, f"service_request_id 最多 {MAX_REQUESTS} 个")
-                stmt = stmt.where(Ticket.number.in_(ids))
-            else:
-                codes = [x.strip() for x in (q.get("service_code") or "").split(",") if x.strip()]
-                if codes:
-                    unknown = [c for c in codes if c not in services_map]
-                    if unknown:
-                        raise Open311Error(404, f"service_code {', '.join(unknown)} 不存在 (service_code not found)")
-                    from sqlalchemy import and_, or_
-
-                    stmt = stmt.where(or_(*[and_(Ticket.category_code == services_map[c].category.code,
-                                                 Ticket.category_kind == services_map[c].category.kind)
-                                            for c in codes]))
-                start = _parse_w3c("start_date", q["start_date"]) if q.get("start_date") else None
-                end = _parse_w3c("end_date", q["end_date"]) if q.get("end_date") else None
-                if start is None and end is None:
-                    end = _now(state)
-                    start = end - MAX_RANGE
-                elif start is None:
-                    start = end - MAX_RANGE
-                elif end is None:
-                    end = start + MAX_RANGE
-                if end < start:
-                    raise Open311Error(400, "end_date 早于 start_date")
-                if end - start > MAX_RANGE:
-                    raise Open311Error(400, "start_date 与 end_date 相隔不能超过 90 天")
-                stmt = stmt.where(Ticket.created_at >= start, Ticket.created_at <= end)
-                statuses = {x.strip() for x in (q.get("status") or "").split(",") if x.strip()}
-                if statuses - {"open", "closed"}:
-                    raise Open311Error(400, f"status 应为 open 或 closed：{q.get('status')!r}")
-                if statuses == {"open"}:
-                    stmt = stmt.where(Ticket.state.in_(_OPEN_VALUES))
-                elif statuses == {"closed"}:
-                    stmt = stmt.where(Ticket.state.not_in(_OPEN_VALUES))
-            tickets = list(s.execute(stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc())
-                                     .limit(MAX_REQUESTS)).scalars())
-            due = _handle_deadlines(s, [t.id for t in tickets])
-            items = [_request_out(t, s, state, collisions, due) for t in tickets]
+            services_map = service.published_services(s)
+            codes = [x.strip() for x in (q.get("service_code") or "").split(",") if x.strip()]
+            unknown = [c for c in codes if c not in services_map]
+            if unknown and not query.numbers:
+                raise Open311Error(404, f"service_code {', '.join(unknown)} 不存在 (service_code not found)")
+            query = service.RequestQuery(query.numbers, tuple(services_map[c] for c in codes if c in services_map),
+                                         query.start, query.end, query.statuses, query.limit)
+            if not query.numbers and query.start is None:
+                end = _now(state)
+                query = service.RequestQuery((), query.services, end - MAX_RANGE, end, query.statuses, query.limit)
+            tickets = service.find_requests(s, query)
+            items = _requests_out(s, state, tickets, services_map)
         return formats.render(fmt, "service_requests", items)
     return _handle(fmt, build, request)
+
+
+def _request_query(q) -> service.RequestQuery:
+    ids = tuple(x.strip() for x in (q.get("service_request_id") or "").split(",") if x.strip())
+    if ids:
+        if len(ids) > MAX_REQUESTS:
+            raise Open311Error(400, f"service_request_id 最多 {MAX_REQUESTS} 个")
+        return service.RequestQuery(numbers=ids, limit=MAX_REQUESTS)
+    start = _parse_w3c("start_date", q["start_date"]) if q.get("start_date") else None
+    end = _parse_w3c("end_date", q["end_date"]) if q.get("end_date") else None
+    if start is None and end is not None:
+        start = end - MAX_RANGE
+    elif end is None and start is not None:
+        end = start + MAX_RANGE
+    if start is not None and end < start:
+        raise Open311Error(400, "end_date 早于 start_date")
+    if start is not None and end - start > MAX_RANGE:
+        raise Open311Error(400, "start_date 与 end_date 相隔不能超过 90 天")
+    statuses = frozenset(x.strip() for x in (q.get("status") or "").split(",") if x.strip())
+    if statuses - {"open", "closed"}:
+        raise Open311Error(400, f"status 应为 open 或 closed：{q.get('status')!r}")
+    return service.RequestQuery(start=start, end=end, statuses=statuses, limit=MAX_REQUESTS)
+
+
+def _requests_out(session, state: Any, tickets: list, services_map: dict) -> list[dict[str, Any]]:
+    collided = service.collisions(services_map)
+    due = service.handle_deadlines(session, [t.id for t in tickets])
+    parents = service.parent_numbers(session, tickets)
+    tz, rules = _tz(state), getattr(state, "rules", None)
+    return [request_out(t, tz=tz, rules=rules, collided=collided, handle_due=due, parents=parents)
+            for t in tickets]
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="Open311 单个诉求（公开，不含来电人信息）")
@@ -421,10 +291,9 @@ def get_request(request: Request, service_request_id: str, fmt: str) -> Response
         _jurisdiction(request.query_params.get("jurisdiction_id"))
         state = _state(request)
         with state.read_sessions() as s:
-            ticket = s.execute(select(Ticket).where(Ticket.number == service_request_id)).scalar_one_or_none()
+            ticket = service.request_by_number(s, service_request_id)
             if ticket is None:
                 raise Open311Error(404, f"service_request_id {service_request_id!r} 不存在 (request not found)")
-            collisions = _collisions(_services(s))
-            item = _request_out(ticket, s, state, collisions, _handle_deadlines(s, [ticket.id]))
-        return formats.render(fmt, "service_requests", [item])
+            items = _requests_out(s, state, [ticket], service.published_services(s))
+        return formats.render(fmt, "service_requests", items)
     return _handle(fmt, build, request)

@@ -239,3 +239,20 @@ def test_malformed_bodies_get_the_spec_error_format(client_for):
     assert r.status_code == 400 and "无法解析" in errors_of(r)[0][1]
     r = anon.post("/open311/v2/requests.json", content=b'{"api_key": "x"}', headers={"content-type": "application/json"})
     assert r.status_code == 403 and r.json()[0]["code"] == 403     # JSON bodies carry no form fields
+
+
+def test_tickets_without_a_published_service_are_not_public(client_for, api_state):
+    """An automatic ticket (after-hours message, no category yet) stayed in the public feed —
+    with the demo running after hours, hundreds an hour. Only published services are public."""
+    from hotline.cases.service import create_ticket
+
+    anon, agent = client_for(None), client_for("agent1")
+    public = new_ticket(agent)["ticket"]
+    with api_state.sessions() as s, s.begin():
+        empty = create_ticket(s, channel="phone", caller_number="13800001111", category=None,
+                              description="非工作时间来电留言，请回拨", actor=None, actor_name="ivr",
+                              at=NOW, tz=TZ).number
+    listed = [x["service_request_id"] for x in anon.get("/open311/v2/requests.json").json()]
+    assert public["number"] in listed and empty not in listed
+    assert anon.get(f"/open311/v2/requests/{empty}.json").status_code == 404
+    assert anon.get("/open311/v2/requests.json", params={"service_request_id": empty}).json() == []

@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline.rules import load_rules
-from ivr.dialplan import render_dialplan
-from ivr.flow import flow_from_rules
-from ivr.prompts import build_prompts
+from ivr.api import build_prompts, flow_from_rules, render_dialplan
 
 
 def render_dialplan_from_rules_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str],

@@ -60,10 +60,17 @@ Subscribers that fall behind: the tracker keeps the final snapshots of the last
 ``CallEnded`` was dropped by the bus can still store the call (see :mod:`ivr.bus`).
 
 Resync after an AMI reconnect: ``begin_resync()``, ``resync_channel(row)`` for each
-``CoreShowChannel``, ``end_resync()``. Calls whose citizen channel (or every
+``CoreShowChannel`` (and ``resync_queue_item(row)`` for each item of ``QueueStatus``),
+``end_resync()``. Calls whose citizen channel (or every
 channel) is no longer listed end as ``ended_while_disconnected``; listed channels of
 unknown conversations are adopted (``CallStarted(adopted=True)``, started ``Duration``
-ago). ``max_live_calls`` caps live calls: the oldest is ended the same way.
+ago). What an adopted call had before comes from the rows: the dialled number and the
+answer time from the channel variables ``HOTLINE_DIALED`` / ``HOTLINE_ANSWERED`` (manager.conf
+``channelvars``; a state ``Up`` without them: answered at the start), the queue and its wait
+from the ``QueueEntry``, and a citizen bridged (``BridgeId``) with another channel of the call
+is talking to an agent (in ``Queue``; named as the ``QueueMember``) or to the line it dialled (``Dial``: a district line
+when ``HOTLINE_DISTRICT`` is set). ``max_live_calls`` caps live calls: the oldest is ended
+the same way.
 """
 
 from __future__ import annotations
@@ -310,10 +317,13 @@ class CallTracker:
         self._seq = 0
         self._resync_rows: list[Message] | None = None
         self._resync_new: set[str] = set()
+        self._resync_queue: dict[str, Message] = {}
+        self._resync_members: dict[str, str] = {}     # interface (lower case) -> member name
         self._cel_early: OrderedDict[str, dict[str, datetime]] = OrderedDict()
         self.max_cel_skew = max_cel_skew
         self._skew_warned = False
         self.errors = 0                                 # events that raised inside a handler
+        self._resync_sources: list[Callable[[], Iterable[Message]]] = []
 
     # -- public API -------------------------------------------------------------
     def feed(self, msg: Message) -> None:
@@ -379,6 +389,8 @@ class CallTracker:
         """Start collecting ``CoreShowChannel`` rows after an AMI reconnect."""
         self._resync_rows = []
         self._resync_new = set()
+        self._resync_queue = {}
+        self._resync_members = {}
 
     def resync_channel(self, msg: Message) -> None:
         """Record one ``CoreShowChannel`` (or ``Status``) row of the live-channel list."""
@@ -388,8 +400,30 @@ class CallTracker:
         except Exception:
             log.exception("call tracker: bad resync row %r", msg)
 
+    def add_resync_source(self, rows: Callable[[], Iterable[Message]]) -> None:
+        """Another source feeding this tracker (Twilio, :mod:`ivr.twilio`) whose live channels the PBX
+        does not list: ``rows()`` gives them as ``CoreShowChannel`` rows at every resync, so they stay."""
+        self._resync_sources.append(rows)
+
+    def resync_queue_item(self, msg: Message) -> None:
+        """Record one item of ``QueueStatus``: a ``QueueEntry`` (a caller waiting) or a
+        ``QueueMember`` (its name names the agent of an adopted call)."""
+        if self._resync_rows is None or not isinstance(msg, Message):
+            return
+        kind = msg.name.lower()
+        if kind == "queueentry" and msg.get("Uniqueid"):
+            self._resync_queue[msg.get("Uniqueid", "")] = msg
+        elif kind == "queuemember" and msg.get("Location") and msg.get("Name"):
+            self._resync_members[msg.get("Location", "").lower()] = msg.get("Name", "")
+
     def end_resync(self) -> None:
         """Reconcile: close calls that vanished, adopt live calls never seen."""
+        if self._resync_rows is not None:
+            for source in self._resync_sources:
+                try:
+                    self._resync_rows.extend(source())
+                except Exception:
+                    log.exception("call tracker: resync source failed")
         rows, self._resync_rows = self._resync_rows, None
         if rows is None:
             return
@@ -400,6 +434,8 @@ class CallTracker:
             log.exception("call tracker: resync failed")
         finally:
             self._resync_new = set()
+            self._resync_queue = {}
+            self._resync_members = {}
 
     def _reconcile(self, rows: list[Message]) -> None:
         at = _aware(self.clock())
@@ -442,7 +478,51 @@ class CallTracker:
             if row is not None:
                 call.answered = row.get("ChannelState") == _UP
                 self._caller_from(call, row, "")
+                self._adopt_state(call, row, [listed[u] for u in call.channels if u in listed], at)
             self._publish_started(call)
+
+    def _adopt_state(self, call: _Call, row: Message, rows: list[Message], at: datetime) -> None:
+        """What an adopted call had before the tracker saw it (see the module docstring)."""
+        s = call.snap
+        variables = row.variables()
+        if variables.get("HOTLINE_DIALED"):
+            s.dialed = variables["HOTLINE_DIALED"]
+        elif s.dialed == "s":
+            s.dialed = ""                       # the extension the dialplan runs, not a number
+        for name, value in variables.items():
+            if name.upper().startswith("HOTLINE_") and value:
+                s.variables.setdefault(name, value)
+        if call.answered:
+            epoch = _float(variables.get("HOTLINE_ANSWERED"))
+            answered = datetime.fromtimestamp(epoch, timezone.utc) if epoch else s.started_at
+            s.answered_at = answered if answered is not None and answered <= at else s.started_at
+            if epoch and s.answered_at is not None and s.started_at is not None:
+                # Duration is whole seconds (and read a moment ago); the entry answers at once
+                s.started_at = min(s.started_at, s.answered_at)
+        app = (row.get("Application") or "").lower()
+        bridge = row.get("BridgeId") or ""
+        peers = [r for r in rows if bridge and r.get("BridgeId") == bridge and r.get("Uniqueid") != call.citizen]
+        peer = max(peers, key=lambda r: _uid_order(r.get("Uniqueid", ""))) if peers else None
+        since = at - (_duration(peer.get("Duration")) or timedelta(0)) if peer is not None else at
+        entry = self._resync_queue.get(call.citizen or "")
+        if entry is not None or app == "queue":
+            s.queue = (entry.get("Queue") if entry is not None else "") or variables.get("HOTLINE_QUEUE", "")
+            wait = _float(entry.get("Wait")) if entry is not None else None
+            # waiting: Wait seconds ago; talking to an agent: no later than the agent answered
+            s.queue_joined_at = at - timedelta(seconds=wait) if wait is not None else since
+        if peer is None:
+            return
+        if app == "queue":
+            interface = re.sub(r"-[0-9a-f]{8}$", "", peer.get("Channel", "") or "")
+            s.agent = self._resync_members.get(interface.lower(), interface)
+            s.agent_answered_at = since
+            call.served = "agent"
+        elif app == "dial":
+            code = variables.get("HOTLINE_DISTRICT", "")
+            s.transfers.append(Transfer(at=since, target=f"district:{code}" if code else peer.get("Channel", ""),
+                                        kind="district_line" if code else "dial", result=TransferResult.ANSWERED,
+                                        dial_status="ANSWER", district_code=code))
+            call.served = "transferred"
 
     # -- time -------------------------------------------------------------------
     def _at(self, msg: Message) -> datetime:

@@ -2,9 +2,9 @@
 
 It wires an :class:`~ivr.ami.client.AmiClient` to a :class:`~ivr.calls.CallTracker`
 (every event goes to the tracker) and, when given one, an :class:`~ivr.agents.AgentBoard`;
-after every (re)login it re-synchronises the tracker from ``CoreShowChannels``, so calls
-that ended while the controller was disconnected are closed and live calls it never saw
-are adopted, and the board from ``QueueStatus``.
+after every (re)login it re-synchronises the tracker from ``CoreShowChannels`` and the
+callers waiting in ``QueueStatus``, so calls that ended while the controller was disconnected
+are closed and live calls it never saw are adopted, and the board from ``QueueStatus``.
 Commands (hang up, redirect) address calls by their call id (Linkedid); the
 controller finds the citizen's channel. Non-idempotent actions are never replayed
 after a reconnect: the caller gets ``ConnectionLostError``.
@@ -41,19 +41,27 @@ class AmiController:
         client.on_connected(self._resync)
 
     async def start(self) -> None:
-        await self.client.connect()
+        """Connect; when Asterisk is not reachable yet, keep trying in the background
+        (:meth:`~ivr.ami.client.AmiClient.start`): :attr:`connected` tells."""
+        await self.client.start()
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected
 
     async def stop(self) -> None:
         await self.client.close()
 
     async def _resync(self, client: AmiClient) -> None:
         rows = await actions.core_show_channels(client)
+        status = await actions.queue_status(client)
         self.tracker.begin_resync()
         for row in rows:
             self.tracker.resync_channel(row)
+        for item in status.events:
+            self.tracker.resync_queue_item(item)
         self.tracker.end_resync()
         if self.agents is not None:
-            status = await actions.queue_status(client)
             self.agents.resync(status.events)
         self.resyncs += 1
         log.info("AMI resync: %d channel(s) live, %d call(s) tracked", len(rows), len(self.tracker))

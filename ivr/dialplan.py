@@ -43,7 +43,7 @@ from typing import Any
 
 import jinja2
 
-from .flow import Action, IvrFlow, Menu, Option, Prompt
+from .flow import MenuAction, IvrFlow, Menu, Option, Prompt
 
 __all__ = ["DialplanSettings", "TEMPLATES_DIR", "render_dialplan", "ticket_options"]
 
@@ -75,6 +75,7 @@ class DialplanSettings:
     message_silence_seconds: int = 8
     ami_user: str = "hotline"
     ami_permit: str = "127.0.0.1/255.255.255.255"
+    speech: bool = False                     # menus listen for spoken keywords (speech_menu AGI)
 
     def check(self) -> None:
         problems = []
@@ -105,11 +106,11 @@ class DialplanSettings:
 
 
 def ticket_options(flow: IvrFlow) -> list[tuple[Menu, Option]]:
-    return [(m, o) for m in flow.menus for o in m.options if o.action is Action.TICKET_STATUS]
+    return [(m, o) for m in flow.menus for o in m.options if o.action is MenuAction.TICKET_STATUS]
 
 
 def _message_options(flow: IvrFlow) -> list[tuple[Menu, Option]]:
-    return [(m, o) for m in flow.menus for o in m.options if o.action is Action.AFTER_HOURS_MESSAGE]
+    return [(m, o) for m in flow.menus for o in m.options if o.action is MenuAction.AFTER_HOURS_MESSAGE]
 
 
 def _environment(templates_dir: Path) -> jinja2.Environment:
@@ -146,16 +147,16 @@ def _context(flow: IvrFlow, s: DialplanSettings) -> dict[str, Any]:
         return f"{p}-queue,{queue_id},1"
 
     def option_target(menu: Menu, o: Option) -> str:
-        if o.action is Action.SUBMENU:
+        if o.action is MenuAction.SUBMENU:
             assert o.submenu is not None
             return f"{menu_ctx(o.submenu)},s,1"
-        if o.action is Action.QUEUE:
+        if o.action is MenuAction.QUEUE:
             return queue_target(o.queue or flow.agent_queue)
-        if o.action is Action.DISTRICT_TRANSFER:
+        if o.action is MenuAction.DISTRICT_TRANSFER:
             return f"{p}-district,{o.district},1"
-        if o.action is Action.TICKET_STATUS:
+        if o.action is MenuAction.TICKET_STATUS:
             return f"{p}-ticket,{menu.id}-{o.key_name},1"
-        if o.action is Action.AFTER_HOURS_MESSAGE:
+        if o.action is MenuAction.AFTER_HOURS_MESSAGE:
             return f"{p}-message,{menu.id}-{o.key_name},1"
         return "s,prompt"  # repeat
 
@@ -192,7 +193,8 @@ def _context(flow: IvrFlow, s: DialplanSettings) -> dict[str, Any]:
         "message_options": _message_options(flow),
         "ticket_states": list(flow.ticket_state_prompts),
         "sys": {pr.id: pr for pr in flow.system_prompts},
-        "Action": Action,
+        "MenuAction": MenuAction,
+        "speech": bool(s.speech),
     }
 
 

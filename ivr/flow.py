@@ -41,8 +41,8 @@ from enum import Enum
 from typing import Any, Iterator
 
 __all__ = [
-    "Action", "AfterHours", "BusinessHours", "District", "DistrictOffer", "FlowError", "IvrFlow", "Menu", "Option",
-    "Prompt", "QueueSpec", "SYSTEM_PROMPTS", "TICKET_STATE_PROMPTS", "TransferFailed",
+    "MenuAction", "AfterHours", "BusinessHours", "District", "DistrictOffer", "FlowError", "IvrFlow", "Menu", "Option",
+    "Prompt", "QueueSpec", "SPEECH_PROMPTS", "SYSTEM_PROMPTS", "TICKET_STATE_PROMPTS", "TransferFailed",
     "flow_from_rules", "key_name", "offer_prompt",
 ]
 
@@ -62,7 +62,12 @@ SYSTEM_PROMPTS: dict[str, str] = {
     "ticket-not-found": "没有查到您输入的工单编号，请核对后重新输入。",
     "ticket-unavailable": "工单查询暂时无法使用，正在为您转接人工服务，请稍候。",
     "ticket-state-unknown": "已查到您的工单，正在为您转接人工服务了解详细情况，请稍候。",
+    "speech-hint": "您也可以在提示音后直接说出您要反映的问题或所在区。",
+    "speech-fallback": "对不起，没有听清您说的内容，请按键选择。",
 }
+
+#: The system prompts a dialplan rendered with speech navigation plays (:mod:`ivr.speech`).
+SPEECH_PROMPTS = ("speech-hint", "speech-fallback")
 
 #: What the caller hears for each ticket state the ``ticket_status`` AGI script reports in
 #: ``HOTLINE_TICKET_STATE`` (the codes of the closed loop, design §4).
@@ -101,7 +106,7 @@ class FlowError(ValueError):
         super().__init__("invalid IVR flow:\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
-class Action(str, Enum):
+class MenuAction(str, Enum):
     SUBMENU = "submenu"
     QUEUE = "queue"
     DISTRICT_TRANSFER = "district_transfer"
@@ -146,7 +151,7 @@ class District:
 class Option:
     key: str
     label: str
-    action: Action
+    action: MenuAction
     keywords: tuple[str, ...] = ()
     queue: str | None = None
     district: str | None = None
@@ -279,7 +284,7 @@ class IvrFlow:
         for menu in self.menus:
             districts: list[District] = []
             for o in menu.options:
-                d = self.district(o.district) if o.action is Action.DISTRICT_TRANSFER and o.district else None
+                d = self.district(o.district) if o.action is MenuAction.DISTRICT_TRANSFER and o.district else None
                 if d is not None and d not in districts:
                     districts.append(d)
             if districts:
@@ -295,13 +300,16 @@ class IvrFlow:
 
     @property
     def uses_ticket_status(self) -> bool:
-        return any(o.action is Action.TICKET_STATUS for m in self.menus for o in m.options)
+        return any(o.action is MenuAction.TICKET_STATUS for m in self.menus for o in m.options)
 
-    def prompts(self) -> list[Prompt]:
-        """Every prompt the rendered dialplan plays, each id once, in a stable order."""
+    def prompts(self, *, speech: bool = False) -> list[Prompt]:
+        """Every prompt the rendered dialplan plays, each id once, in a stable order (``speech``:
+        a dialplan rendered with speech navigation, which also plays :data:`SPEECH_PROMPTS`)."""
         options = [(m, o) for m in self.menus for o in m.options]
         sys = {p.id: p for p in self.system_prompts}
         found: list[Prompt] = [self.welcome]
+        if speech and self.menus:
+            found += [sys[p] for p in SPEECH_PROMPTS]
         if self.business_hours.mode != "always":
             found.append(self.after_hours.prompt)
         if self.districts:  # the district context serves menus and AMI Redirects alike
@@ -311,7 +319,7 @@ class IvrFlow:
             found += [o.prompt for o in menu.options if o.prompt is not None]
         for offer in self.district_offers:
             found += [p for _, p in offer.districts]
-        messages = [o for _, o in options if o.action is Action.AFTER_HOURS_MESSAGE]
+        messages = [o for _, o in options if o.action is MenuAction.AFTER_HOURS_MESSAGE]
         if self.after_hours.leave_message:
             found += [sys["queue-busy"], sys["message-thanks"]]
         else:
@@ -320,7 +328,7 @@ class IvrFlow:
             found.append(sys["message-thanks"])
             if any(o.prompt is None for o in messages):
                 found.append(sys["message-ask"])
-        tickets = [o for _, o in options if o.action is Action.TICKET_STATUS]
+        tickets = [o for _, o in options if o.action is MenuAction.TICKET_STATUS]
         if tickets:
             if any(o.prompt is None for o in tickets):
                 found.append(sys["ticket-ask"])
@@ -402,7 +410,7 @@ def _flow_problems(flow: IvrFlow) -> Iterator[str]:
         zero = menu.option(AGENT_KEY)
         if zero is None:
             yield f"{where}: has no option '0'; 0 must lead to an agent in every menu"
-        elif not (zero.action is Action.QUEUE and zero.queue == flow.agent_queue):
+        elif not (zero.action is MenuAction.QUEUE and zero.queue == flow.agent_queue):
             yield f"{where} option '0': must lead to the agent queue {flow.agent_queue!r}"
         for o in menu.options:
             at = f"{where} option {o.key!r} ({o.label})"
@@ -410,11 +418,11 @@ def _flow_problems(flow: IvrFlow) -> Iterator[str]:
                 yield f"{at}: {o.key!r} is not a single DTMF key (0-9, * or #)"
             if o.language is not None and o.language not in LANGUAGES:
                 yield f"{at}: unknown language {o.language!r}"
-            if o.action is Action.QUEUE and (o.queue is None or flow.queue(o.queue) is None):
+            if o.action is MenuAction.QUEUE and (o.queue is None or flow.queue(o.queue) is None):
                 yield f"{at}: queue {o.queue!r} is not defined"
-            if o.action is Action.DISTRICT_TRANSFER and (o.district is None or flow.district(o.district) is None):
+            if o.action is MenuAction.DISTRICT_TRANSFER and (o.district is None or flow.district(o.district) is None):
                 yield f"{at}: district {o.district!r} is not defined"
-            if o.action is Action.SUBMENU and o.submenu is None:
+            if o.action is MenuAction.SUBMENU and o.submenu is None:
                 yield f"{at}: submenu is missing"
 
 
@@ -451,12 +459,12 @@ def flow_from_rules(rules: Any) -> IvrFlow:
             key = str(o.digit)
             at = f"menu {menu_id!r} option {key!r} ({o.label})"
             try:
-                action = Action(_value(o.action))
+                action = MenuAction(_value(o.action))
             except ValueError:
                 problems.append(f"{at}: unknown action {_value(o.action)!r}")
                 continue
             submenu = None
-            if action is Action.SUBMENU:
+            if action is MenuAction.SUBMENU:
                 target = getattr(o, "menu", None)
                 if target is None:
                     problems.append(f"{at}: action 'submenu' needs 'menu'")
@@ -466,9 +474,9 @@ def flow_from_rules(rules: Any) -> IvrFlow:
                     problems.append(f"{at}: submenu {target!r} is not defined")
                 else:
                     submenu = build(target, trail + (menu_id,))
-            if action is Action.QUEUE and getattr(o, "queue", None) is None:
+            if action is MenuAction.QUEUE and getattr(o, "queue", None) is None:
                 problems.append(f"{at}: action 'queue' needs 'queue'")
-            if action is Action.DISTRICT_TRANSFER and getattr(o, "district", None) is None:
+            if action is MenuAction.DISTRICT_TRANSFER and getattr(o, "district", None) is None:
                 problems.append(f"{at}: action 'district_transfer' needs 'district'")
             text = getattr(o, "prompt", None)
             prompt = Prompt(f"option-{menu_id}-{key_name(key)}", text) if text else None

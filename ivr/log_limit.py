@@ -21,6 +21,11 @@ class RepeatLimit(logging.Filter):
         self._sites: dict[tuple[str, int], list[float]] = {}   # site → [window start, count, suppressed]
         self._lock = threading.Lock()
 
+    def reset(self) -> None:
+        """Forget every window (a fresh allowance for every call site)."""
+        with self._lock:
+            self._sites.clear()
+
     def filter(self, record: logging.LogRecord) -> bool:
         site = (record.pathname, record.lineno)
         now = self.clock()

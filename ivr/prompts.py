@@ -10,6 +10,17 @@ downloaded; the two binaries come from the system (``apt-get install espeak-ng s
 fingerprint: unchanged prompts are not regenerated, and files of prompts that left
 the flow are removed (only files this module wrote; nothing else in the folder is
 touched), so the folder holds exactly the prompts the dialplan plays.
+
+Besides the prompts, the sounds the dialplan needs that no Asterisk image is guaranteed to
+ship (:data:`SOUNDS`, in sub-folders so the prompt files stay alone at the top):
+
+* ``tones/beep`` — the tone before a message is recorded (the dialplan plays it and records
+  with ``Record(…,q)``: a missing ``beep`` makes ``Record()`` record nothing);
+* ``digits/0`` … ``digits/9`` — Chinese digits for ``SAY DIGITS`` (the ticket number read
+  back); Asterisk finds them as ``sounds/zh/digits`` (docker/asterisk/entrypoint.sh links it),
+  else it falls back to English or plays nothing;
+* ``moh/hold`` — hold music of the queues (``musiconhold.conf`` class ``hl12319``): a soft
+  two-tone chime; put licensed music files into the same folder to replace it.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from typing import Callable, Iterable, Sequence
 
 from .flow import IvrFlow
 
-__all__ = ["PromptError", "build_prompts", "MANIFEST", "RECORDING_EXTENSIONS"]
+__all__ = ["PromptError", "build_prompts", "MANIFEST", "RECORDING_EXTENSIONS", "SOUNDS", "DIGIT_WORDS"]
 
 MANIFEST = "prompts.json"
 RATE = 8000
@@ -37,6 +48,19 @@ _SOX_OUT = ["-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed-integer"]
 _TIMEOUT = 120
 
 Generator = Callable[[str, Path], None]
+
+#: Mandarin words of the digits 0–9 (``SAY DIGITS`` with the channel language ``zh``).
+DIGIT_WORDS = ("零", "一", "二", "三", "四", "五", "六", "七", "八", "九")
+#: sox ``synth`` effects of the generated tones (8 kHz mono 16-bit like the prompts).
+_TONES = {
+    "tones/beep": ["synth", "0.3", "sine", "1000", "vol", "0.5"],
+    # 8 s: a soft chime (two notes, each fading), a pause, the notes again
+    "moh/hold": ["synth", "0.9", "sine", "523.25", "sine", "659.25", "fade", "q", "0.05", "0.9", "0.6",
+                 "pad", "0", "1.1", "repeat", "3", "vol", "0.35"],
+}
+#: Every sound besides the prompts: file name (no extension) → TTS text, or None for a tone.
+SOUNDS: dict[str, str | None] = {**{name: None for name in _TONES},
+                                 **{f"digits/{n}": word for n, word in enumerate(DIGIT_WORDS)}}
 
 
 class PromptError(RuntimeError):
@@ -111,8 +135,9 @@ def _load_manifest(out_dir: Path) -> dict:
 def build_prompts(flow: IvrFlow, out_dir: str | os.PathLike[str], *, generator: str | Generator = "espeak-ng",
                   formats: Sequence[str] = ("wav",), recordings_dir: str | os.PathLike[str] | None = None,
                   recordings_dirs: Sequence[str | os.PathLike[str]] = (), voice: str = VOICE,
-                  force: bool = False) -> list[Path]:
+                  force: bool = False, speech: bool = False) -> list[Path]:
     """Write every prompt of ``flow`` as ``<id>.<format>`` into ``out_dir``; return the paths.
+    ``speech``: also the prompts of speech navigation (``flow.prompts(speech=True)``).
 
     ``generator`` is ``"espeak-ng"`` or a callable ``(text, wav_path)`` that writes a WAV (sox
     then brings it to 8 kHz mono). Recordings named in the rules are looked up as
@@ -143,7 +168,7 @@ def build_prompts(flow: IvrFlow, out_dir: str | os.PathLike[str], *, generator: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     search = [Path(d) for d in ([recordings_dir] if recordings_dir else []) + list(recordings_dirs)]
-    prompts = flow.prompts()
+    prompts = flow.prompts(speech=speech)
     manifest = _load_manifest(out)
     old: dict = manifest["prompts"]
     new: dict[str, dict] = {}
@@ -183,11 +208,36 @@ def build_prompts(flow: IvrFlow, out_dir: str | os.PathLike[str], *, generator: 
         written += targets
     if missing:
         raise PromptError("missing recordings:\n" + "\n".join(f"  - {m}" for m in missing))
+    sounds = _build_sounds(out, gen, gen_name, manifest.get("sounds", {}), force)
     keep = {name for e in new.values() for name in e["files"]}
     for pid, entry in old.items():
         for name in entry.get("files", []):
             if name not in keep and "/" not in name and name != MANIFEST:
                 (out / name).unlink(missing_ok=True)
-    (out / MANIFEST).write_text(json.dumps({"prompts": new}, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
-                                encoding="utf-8")
+    (out / MANIFEST).write_text(json.dumps({"prompts": new, "sounds": sounds}, ensure_ascii=False, indent=1,
+                                           sort_keys=True) + "\n", encoding="utf-8")
     return written
+
+
+def _tone(name: str, out: Path) -> None:
+    _run([_need("sox"), "-V1", "-n", *_SOX_OUT, str(out), *_TONES[name]], what=f"sox for {name}")
+
+
+def _build_sounds(out: Path, gen: Generator, gen_name: str, old: dict, force: bool) -> dict[str, dict]:
+    """Write :data:`SOUNDS` (WAV) below ``out``; unchanged ones are kept. Returns their manifest."""
+    entries: dict[str, dict] = {}
+    for name, text in SOUNDS.items():
+        fp = _fingerprint("tts", gen_name, text) if text else _fingerprint("tone", *_TONES[name])
+        target = out / f"{name}.wav"
+        entries[name] = {"text": text or "", "source": gen_name if text else "sox", "fingerprint": fp}
+        if not force and old.get(name, {}).get("fingerprint") == fp and target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out, prefix=".build-") as tmp:
+            wav = Path(tmp) / target.name
+            if text:
+                gen(text, wav)
+            else:
+                _tone(name, wav)
+            os.replace(wav, target)
+    return entries

@@ -10,6 +10,7 @@
   means the connection is dead and it is dropped;
 * reconnect with exponential backoff and jitter; ``on_connected`` hooks run after
   every (re)login (resynchronise state there: AMI never replays lost events);
+  :meth:`AmiClient.start` keeps trying the same way when Asterisk is not up yet;
 * actions pending when the connection drops fail with :class:`ConnectionLostError`.
   Only reads listed in :data:`IDEMPOTENT_ACTIONS` (or sent with ``retry=True``)
   are re-sent after a reconnect; actions in :data:`NEVER_REPLAY` never are;
@@ -293,6 +294,8 @@ class AmiClient:
             "reconnect_failures": 0,
         }
         self.banner: str | None = None
+        #: why the last attempt to connect failed (None once logged in)
+        self.last_error: str | None = None
 
     # ------------------------------------------------------------------ public
     @property
@@ -352,6 +355,28 @@ class AmiClient:
             raise
         self._supervisor = asyncio.create_task(self._supervise(), name="ami-supervisor")
         await self._run_connected_hooks()
+
+    async def start(self) -> bool:
+        """Like :meth:`connect`, but a first attempt that fails does not raise: the session is
+        then established in the background with the reconnect backoff, and ``on_connected``
+        hooks run once it is (an app started before Asterisk keeps trying instead of exiting).
+        Returns whether the first attempt logged in; :attr:`last_error` says why not."""
+        if self._supervisor is not None:
+            raise RuntimeError("connect() already called")
+        self._closing = False
+        if self._dispatcher is None:
+            self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="ami-dispatch")
+        try:
+            await self._establish()
+        except (AmiError, OSError) as exc:
+            self.last_error = str(exc)
+            log.warning("AMI: %s; retrying in the background", exc)
+            self._lost.set()      # the supervisor starts with a reconnect
+            self._supervisor = asyncio.create_task(self._supervise(), name="ami-supervisor")
+            return False
+        self._supervisor = asyncio.create_task(self._supervise(), name="ami-supervisor")
+        await self._run_connected_hooks()
+        return True
 
     async def close(self, *, logoff: bool = True) -> None:
         """Log off (best effort), stop reconnecting and fail pending actions."""
@@ -522,6 +547,7 @@ class AmiClient:
             await self._teardown(None, notify=False)
             raise
         self._logged_in = True
+        self.last_error = None
         self.stats["connects"] += 1
         if self.ping_interval:
             self._conn_tasks.append(asyncio.create_task(self._keepalive(), name="ami-keepalive"))
@@ -768,6 +794,7 @@ class AmiClient:
                     raise
                 except (AmiError, OSError) as exc:
                     self.stats["reconnect_failures"] += 1
+                    self.last_error = str(exc)
                     log.warning("AMI: reconnect failed: %s", exc)
                     continue
                 break

@@ -9,6 +9,9 @@ import asyncio
 import logging
 import random
 import shlex
+import shutil
+import wave
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -307,6 +310,15 @@ class _Session:
         if cmd == "record file":
             if len(a) < 4:
                 return _syntax(cmd)
+            if chan.utterances:  # the caller says something (CallerScript.say): it becomes the file
+                spoken = Path(chan.utterances.pop(0))
+                target = Path(f"{a[0]}.{a[1]}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(spoken, target)
+                with wave.open(str(spoken)) as w:
+                    frames, rate = w.getnframes(), w.getframerate()
+                await pbx.wait(chan, frames / rate)
+                return f"200 result=0 endpos={frames}"
             ms = float(a[3]) if a[3].lstrip("-").isdigit() else -1
             d = await pbx.wait_digit(chan, None if ms < 0 else ms / 1000)
             if d is None:

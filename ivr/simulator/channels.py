@@ -80,6 +80,7 @@ class Channel:
     owner: asyncio.Task | None = None
     in_pbx: bool = False
     hangup_source_dialplan: bool = False
+    utterances: list = field(default_factory=list)  # WAV files the caller says at the next RECORD FILE
     redirect_to: tuple[str, str, int] | None = None
     cdr_userfield: str = ""
     cdr_lastapp: str = ""

@@ -56,6 +56,7 @@ class Interpreter:
         self.default_sound_seconds = 1.0
         self.monitor_dir = "/var/spool/asterisk/monitor"
         self.agi_runner = None  # set by the simulator: async (interp, chan, url, args) -> str
+        self.recorded_files: dict[str, int] = {}   # path -> bytes, for STAT(s,path) after Record()
 
     @property
     def dialplan(self):
@@ -112,6 +113,10 @@ class Interpreter:
             return a if timespec.matches(spec, self.pbx.clock.now()) else b
         if name == "GLOBAL":
             return self.pbx.globals.get(arg, "")
+        if name == "STAT":     # only the size of files Record() wrote ("s"); nothing else exists here
+            flag, _, path = arg.partition(",")
+            size = self.recorded_files.get(path.strip())
+            return str(size) if flag.strip() == "s" and size is not None else ""
         if chan is None:
             return ""
         if name == "CALLERID":
@@ -691,6 +696,11 @@ async def _record(it: Interpreter, chan: Channel, args: str) -> int:
     if maxdur == 0:
         maxdur = None
     it.pbx.set_var(chan, "RECORDED_FILE", filename.rsplit(".", 1)[0])
+    started = it.pbx.clock.now()
+
+    def written() -> None:  # what STAT(s,file) then reports: a WAV header + 8 kHz 16-bit audio
+        it.recorded_files[filename] = 44 + int(16000 * max(0.0, it.pbx.clock.now() - started))
+
     terminators = "#" if "t" not in options else "*"
     if "y" in options:
         terminators = "0123456789*#"
@@ -708,8 +718,10 @@ async def _record(it: Interpreter, chan: Channel, args: str) -> int:
                 status = "DTMF"
                 break
     except Hungup:
+        written()
         chan.variables["RECORD_STATUS"] = "HANGUP"
         raise
+    written()
     it.pbx.set_var(chan, "RECORD_STATUS", status)
     return 0
 

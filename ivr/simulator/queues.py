@@ -100,6 +100,7 @@ class QueueEntry:
     chan: Channel
     joined: float
     original_position: int
+    pending: bool = False        # ringing members right now (app_queue's ``pending``)
 
 
 @dataclass(eq=False)
@@ -265,19 +266,40 @@ class QueueManager:
             "QueueCallerLeave", entry.chan, ("Queue", q.name), ("Position", str(position)), ("Count", str(len(q.entries))), cls="agent"
         )
 
+    @staticmethod
+    def _our_turn(q: Queue, entry: QueueEntry, available: int) -> bool:
+        """app_queue's ``is_our_turn``: a caller rings members when fewer callers ahead of it (not
+        already ringing someone) wait than members are available — with ``autofill`` (the default),
+        several callers are offered to several free agents at once; without it only the first."""
+        ahead = 0
+        for e in q.entries:
+            if e is entry:
+                break
+            if not e.pending:
+                ahead += 1
+        else:
+            return False
+        autofill = q.conf.options.get("autofill", "yes").strip().lower() not in ("no", "false", "0", "off")
+        return ahead < available and (autofill or q.entries[0] is entry)
+
     async def _try_members(self, it: "Interpreter", q: Queue, entry: QueueEntry, deadline: float | None):
-        pbx = self.pbx
-        chan = entry.chan
-        if q.entries and q.entries[0] is not entry:
-            return None
-        now = pbx.clock.now()
+        now = self.pbx.clock.now()
         available = [
             m for m in q.members
             if not m.paused and not m.in_call and not m.ringing and now - m.last_call >= self._wrapup(q, m)
         ]
-        if not available:
+        if not available or not self._our_turn(q, entry, len(available)):
             return None
-        available = self._pick(q, available)
+        entry.pending = True
+        try:
+            return await self._ring(it, q, entry, self._pick(q, available), deadline)
+        finally:
+            entry.pending = False
+
+    async def _ring(self, it: "Interpreter", q: Queue, entry: QueueEntry, available: list[Member],
+                    deadline: float | None):
+        pbx = self.pbx
+        chan = entry.chan
         ringing: dict[asyncio.Future, tuple[Member, Channel]] = {}
         for m in available:
             callee = request_channel(it, m.interface, linkedid=chan.linkedid, caller=chan, dial_app="AppQueue")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True, slots=True)
 class ScriptStep:
-    kind: str  # "wait" | "press" | "hangup" | "wait_answer" | "until_app"
+    kind: str  # "wait" | "press" | "say" | "hangup" | "wait_answer" | "until_app"
     value: str | float = ""
 
 
@@ -39,6 +39,12 @@ class CallerScript:
 
     def press(self, digits: str) -> "CallerScript":
         self.steps.append(ScriptStep("press", str(digits)))
+        return self
+
+    def say(self, wav_path: str) -> "CallerScript":
+        """The caller speaks: ``wav_path`` (8 kHz mono WAV) is what the next AGI ``RECORD FILE`` of the
+        channel records (the speech_menu script of speech navigation)."""
+        self.steps.append(ScriptStep("say", str(wav_path)))
         return self
 
     def until_app(self, app: str) -> "CallerScript":
@@ -119,6 +125,8 @@ async def run_script(pbx: "Pbx", chan: Channel, script: CallerScript) -> None:
                     return
                 await pbx.dtmf_in(chan, d, script.digit_duration_ms)
                 await pbx.clock.sleep(script.digit_gap)
+        elif step.kind == "say":
+            chan.utterances.append(str(step.value))
         elif step.kind == "hangup":
             pbx.request_hangup(chan, int(step.value or 16), announce=True)
             return

@@ -139,12 +139,31 @@ def test_render_config_fills_placeholders(tmp_path):
     manager = (tmp_path / "ip" / "manager.conf").read_text()
     assert "secret = s3&cr|et/\\x" in manager and "permit = 172.31.123.0/24" in manager
     pjsip = (tmp_path / "ip" / "pjsip.conf").read_text()
-    assert "${" not in pjsip and "auth" not in pjsip.replace("force_rport", "")
+    trunk = pjsip.split("; Agent phones.")[0]      # the agent templates authenticate, the IP trunk does not
+    assert "${" not in pjsip and "auth" not in trunk.replace("force_rport", "")
     assert "[district-trunk]" in pjsip and "match = 203.0.113.0/24" in pjsip
+    # defaults of the optional variables: SIP on 5060, RTP 10000-10099, a vanished caller ends after 60 s
+    assert "bind = 0.0.0.0:5060" in pjsip and "rtp_timeout = 60" in trunk and "rtp_timeout_hold = 600" in trunk
+    assert "rtpstart = 10000" in (tmp_path / "ip" / "rtp.conf").read_text()
+    assert "port = 5038" in manager
+    assert "[agent-" not in (tmp_path / "ip" / "pjsip_seats.conf").read_text().replace("[agent-endpoint]", "")
     env.update(SIP_TRUNK_USER="cf12319", SIP_TRUNK_PASSWORD="pw")
     subprocess.run(["sh", str(script), str(DOCKER / "asterisk"), str(tmp_path / "reg")], env=env, check=True)
     pjsip = (tmp_path / "reg" / "pjsip.conf").read_text()
     assert "username = cf12319" in pjsip and "type = registration" in pjsip and "${" not in pjsip
+    # agent seats: one endpoint, aor and auth per NUMBER:PASSWORD, from the templates
+    env.update(HOTLINE_AGENT_SEATS="1101:pw-1101-long, 1102:pw-1102-long", SIP_RTP_TIMEOUT="30")
+    subprocess.run(["sh", str(script), str(DOCKER / "asterisk"), str(tmp_path / "seats")], env=env, check=True)
+    seats = (tmp_path / "seats" / "pjsip_seats.conf").read_text()
+    assert "[agent-1101](agent-endpoint)\nauth = agent-1101\naors = agent-1101" in seats
+    assert "[agent-1102](agent-auth)\nusername = agent-1102\npassword = pw-1102-long" in seats
+    assert "#include pjsip_seats.conf" in (tmp_path / "seats" / "pjsip.conf").read_text()
+    assert "rtp_timeout = 30" in (tmp_path / "seats" / "pjsip.conf").read_text()
+    for bad in ("1101", "1101:short", "abc:long-enough-pw"):
+        proc = subprocess.run(["sh", str(script), str(DOCKER / "asterisk"), str(tmp_path / "bad")],
+                              env=dict(env, HOTLINE_AGENT_SEATS=bad), capture_output=True, text=True)
+        assert proc.returncode != 0 and "seat" in proc.stderr, bad
+    env["HOTLINE_AGENT_SEATS"] = ""
     # a missing variable stops the container instead of starting with a blank secret
     del env["HOTLINE_AMI_SECRET"]
     proc = subprocess.run(["sh", str(script), str(DOCKER / "asterisk"), str(tmp_path / "x")], env=env,

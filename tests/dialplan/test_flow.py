@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.flow import Action, AfterHours, FlowError, QueueSpec, TransferFailed, IvrFlow, Menu, Option, Prompt, TICKET_STATE_PROMPTS, flow_from_rules
+from ivr.flow import MenuAction, AfterHours, FlowError, QueueSpec, TransferFailed, IvrFlow, Menu, Option, Prompt, TICKET_STATE_PROMPTS, flow_from_rules
 
 
 def test_shipped_rules_give_nested_menus(shipped_rules):
@@ -15,9 +15,9 @@ def test_shipped_rules_give_nested_menus(shipped_rules):
     assert flow.entry is not None and flow.entry.id == "main"
     assert [m.id for m in flow.menus] == ["main", "districts"]
     two = flow.entry.option("2")
-    assert two.action is Action.SUBMENU and two.submenu is flow.menu("districts")
+    assert two.action is MenuAction.SUBMENU and two.submenu is flow.menu("districts")
     red = two.submenu.option("1")
-    assert red.action is Action.DISTRICT_TRANSFER and red.district == "150402"
+    assert red.action is MenuAction.DISTRICT_TRANSFER and red.district == "150402"
     assert flow.district("150402").number == "04768312319"
     assert flow.district("150402").trunk == "district-trunk"
 
@@ -26,7 +26,7 @@ def test_every_menu_has_agent_on_zero(shipped_rules):
     flow = flow_from_rules(shipped_rules)
     for menu in flow.menus:
         zero = menu.option("0")
-        assert zero.action is Action.QUEUE and zero.queue == flow.agent_queue == "agents"
+        assert zero.action is MenuAction.QUEUE and zero.queue == flow.agent_queue == "agents"
 
 
 def test_timeouts_retries_prompts_and_keywords(shipped_rules):
@@ -44,7 +44,7 @@ def test_timeouts_retries_prompts_and_keywords(shipped_rules):
 def test_language_choice_and_mongolian_seat(shipped_rules):
     flow = flow_from_rules(shipped_rules)
     nine = flow.entry.option("9")
-    assert (nine.action, nine.queue, nine.language) == (Action.QUEUE, "mongolian", "mn")
+    assert (nine.action, nine.queue, nine.language) == (MenuAction.QUEUE, "mongolian", "mn")
     assert flow.queue("mongolian").language == "mn"
     assert flow.language == "zh"
 
@@ -131,8 +131,8 @@ def test_unknown_queue_and_district_are_named(make_rules):
 
 def test_hand_built_flow_validation():
     p = Prompt("x", "x")
-    menu = Menu("m", p, p, p, 5, 1, (Option("1", "one", Action.QUEUE, queue="agents"),
-                                      Option("1", "again", Action.REPEAT)))
+    menu = Menu("m", p, p, p, 5, 1, (Option("1", "one", MenuAction.QUEUE, queue="agents"),
+                                      Option("1", "again", MenuAction.REPEAT)))
     flow = IvrFlow(welcome=p, agent_queue="agents", queues=(QueueSpec("agents", "坐席"),), districts=(),
                    after_hours=AfterHours(p), transfer_failed=TransferFailed(p, "agents"), entry=menu)
     with pytest.raises(FlowError) as err:

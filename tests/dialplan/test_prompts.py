@@ -15,7 +15,7 @@ import pytest
 from ivr.dialplan import render_dialplan
 from ivr.flow import flow_from_rules
 from hotline.ivrconfig import build_prompts_from_rules_file
-from ivr.prompts import MANIFEST, PromptError, build_prompts
+from ivr.prompts import MANIFEST, SOUNDS, PromptError, build_prompts
 
 from .confparse import parse, referenced_prompts
 from .conftest import RULES_FILE
@@ -68,9 +68,24 @@ def test_every_sound_the_dialplan_plays_exists(built, shipped_rules, tmp_path):
     ext = render_dialplan(flow_from_rules(shipped_rules), out_dir=tmp_path, prompts_dir="hl12319")[0]
     played = referenced_prompts(parse(ext.read_text(encoding="utf-8")), "hl12319")
     audio_files = {p.stem for p in out.glob("*.wav")}
-    assert played and played == audio_files
-    for name in played:
+    assert played and played - set(SOUNDS) == audio_files      # the prompts sit alone at the top
+    for name in played:                                         # the tone before a message too
         assert (out / f"{name}.wav").is_file()
+
+
+def test_the_sounds_asterisk_images_do_not_ship_are_generated(built):
+    """Issue 14: a missing beep made Record() record nothing; SAY DIGITS fell back to English."""
+    out, _ = built
+    rate, channels, width, seconds, peak = audio(out / "tones" / "beep.wav")
+    assert (rate, channels, width) == (8000, 1, 2) and 0.2 < seconds < 0.5 and peak > 3000
+    for n in range(10):
+        rate, channels, width, seconds, peak = audio(out / "digits" / f"{n}.wav")
+        assert (rate, channels, width) == (8000, 1, 2) and 0.2 < seconds < 2 and peak > 3000, n
+    assert audio(out / "digits" / "7.wav") != audio(out / "digits" / "1.wav")
+    rate, channels, width, seconds, peak = audio(out / "moh" / "hold.wav")
+    assert (rate, channels, width) == (8000, 1, 2) and seconds >= 5 and peak > 3000
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["sounds"]["digits/3"]["text"] == "三" and manifest["sounds"]["tones/beep"]["source"] == "sox"
 
 
 def test_unchanged_prompts_are_kept_and_changed_text_keeps_the_name(make_rules, tmp_path):

@@ -327,3 +327,21 @@ async def test_call_handle_press_and_hangup_interactively() -> None:
         req = await tap.wait_for(lambda m: m.name == "HangupRequest" and m.get("Channel") == call.name)
         assert req.get("Cause") == "16"
     lifecycle_ok(tap)
+
+
+@pytest.mark.parametrize("autofill, parallel", [("yes", True), ("no", False)])
+async def test_autofill_offers_waiting_callers_to_free_agents_at_once(autofill: str, parallel: bool) -> None:
+    """app_queue's is_our_turn: with autofill (Asterisk's default) two callers ring two free agents
+    at the same time; without it the second waits until the first is connected."""
+    queues = QUEUES_CONF.format(strategy="rrmemory").replace("retry = 1", f"retry = 1\nautofill = {autofill}")
+    queues = queues.replace("member => SIP/backup,5,Backup\n", "")
+    async with sim(dialplan=QUEUE_PLAN, queues=queues, inbound_context="in") as s, AmiTap(s.bound_port) as tap:
+        s.add_endpoint("a1", Endpoint("answer", answer_after=2, talk_time=1))
+        s.add_endpoint("a2", Endpoint("answer", answer_after=2, talk_time=1))
+        calls = [await s.place_call(f"1320000000{i}", "12319") for i in range(2)]
+        for call in calls:
+            await call.wait_ended(30)
+        await s.wait_idle(5)
+    seq = [m.name for m in tap.events() if m.name in ("AgentCalled", "AgentConnect")]
+    assert seq.count("AgentConnect") == 2
+    assert (seq[:2] == ["AgentCalled", "AgentCalled"]) is parallel

@@ -125,6 +125,41 @@ def rules_check(file: Path | None) -> None:
     click.echo(f"{path}: ok")
 
 
+PID_FILE = "hotline.pid"
+
+
+@rules.command("reload")
+def rules_reload() -> None:
+    """Check the configured rules file, then ask the running server to apply it (SIGHUP).
+
+    The server validates again, renders the dialplan, has the PBX reload it and swaps its rules;
+    an invalid file keeps the rules in force. /readyz shows the outcome (checks.rules_reload).
+    """
+    import os
+    import signal
+
+    from hotline.rules.catalog import known_codes
+    from hotline.rules.loader import check_rules_file
+
+    settings = _settings()
+    path = settings.rules_file
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    categories, units = known_codes()
+    issues = check_rules_file(path, categories=categories, units=units)
+    for issue in issues:
+        click.echo(issue.format(), err=True)
+    if issues:
+        raise CliError(f"{path}: {len(issues)} problem(s); the server keeps the rules in force")
+    pid_file = settings.var_dir / PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"no running server found ({pid_file}: {exc}); start it with hotline serve") from None
+    click.echo(f"{path}: ok; reload requested from the server (pid {pid}); /readyz shows the result")
+
+
 # -- route --------------------------------------------------------------------
 @main.command()
 @click.option("--category", "category_code", required=True, help="category code, e.g. 06010")
@@ -173,18 +208,20 @@ def dialplan() -> None:
 @click.option("--trunk", help="dial every district line over this endpoint instead of the rules' trunk")
 @click.option("--prefix", "context_prefix", default="hl12319", show_default=True, help="context name prefix")
 @click.option("--prompts-dir", default="hl12319", show_default=True, help="sound path prefix as Asterisk sees it")
-def dialplan_render(out_dir, rules_file, agi_host, agi_port, trunk, context_prefix, prompts_dir) -> None:
+@click.option("--speech", is_flag=True, help="menus also listen for spoken keywords (speech_menu AGI, a Vosk model)")
+def dialplan_render(out_dir, rules_file, agi_host, agi_port, trunk, context_prefix, prompts_dir, speech) -> None:
     """Write extensions.conf, queues.conf and manager.conf.example into OUT."""
     from hotline.ivrconfig import render_dialplan_from_rules_file
     from hotline.rules import RulesError
-    from ivr.flow import FlowError
+    from ivr.api import FlowError
 
     settings = _settings()
     try:
         paths = render_dialplan_from_rules_file(rules_file or settings.rules_file, out_dir,
                                                 agi_host=agi_host or settings.agi_host,
                                                 agi_port=agi_port or settings.agi_port, trunk=trunk,
-                                                context_prefix=context_prefix, prompts_dir=prompts_dir)
+                                                context_prefix=context_prefix, prompts_dir=prompts_dir,
+                                                speech=speech)
     except RulesError as exc:
         first = exc.issues[0].format() if exc.issues else str(exc)
         raise CliError(f"routing rules invalid: {first}") from None
@@ -205,17 +242,18 @@ def prompts() -> None:
 @click.option("--recordings", "recordings_dir", type=click.Path(file_okay=False, path_type=Path),
               help="folder of recorded prompts named in the rules (default: next to the rules)")
 @click.option("--gsm", is_flag=True, help="also write .gsm files")
-def prompts_build(out_dir, rules_file, recordings_dir, gsm) -> None:
+@click.option("--speech", is_flag=True, help="also the prompts of speech navigation (dialplan render --speech)")
+def prompts_build(out_dir, rules_file, recordings_dir, gsm, speech) -> None:
     """Turn every prompt text into 8 kHz mono audio for Asterisk (espeak-ng Mandarin voice)."""
     from hotline.ivrconfig import build_prompts_from_rules_file
     from hotline.rules import RulesError
-    from ivr.prompts import PromptError
+    from ivr.api import PromptError
 
     settings = _settings()
     try:
         paths = build_prompts_from_rules_file(rules_file or settings.rules_file, out_dir,
                                               recordings_dir=recordings_dir,
-                                              formats=("wav", "gsm") if gsm else ("wav",))
+                                              formats=("wav", "gsm") if gsm else ("wav",), speech=speech)
     except RulesError as exc:
         first = exc.issues[0].format() if exc.issues else str(exc)
         raise CliError(f"routing rules invalid: {first}") from None
@@ -230,6 +268,29 @@ def users() -> None:
     """Console users."""
 
 
+def _rules(settings: Settings):
+    from hotline.server import StartupError, load_rules_or_fail
+
+    try:
+        return load_rules_or_fail(settings)
+    except StartupError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _user_error(exc) -> CliError:
+    from hotline.users.service import UserFieldErrors
+
+    if isinstance(exc, UserFieldErrors):
+        options = {"role": "--role", "district_code": "--district", "department_code": "--department",
+                   "seat": "--seat", "username": "USERNAME", "display_name": "--name", "password": "password"}
+        return CliError("; ".join(f"{options.get(k, k)}: {v}" for k, v in exc.errors.items()))
+    return CliError(str(exc))
+
+
+def _prompt_password() -> str:
+    return click.prompt("密码 / password", hide_input=True, confirmation_prompt="再次输入 / repeat")
+
+
 @users.command("add")
 @click.argument("username")
 @click.option("--role", required=True,
@@ -238,21 +299,113 @@ def users() -> None:
 @click.option("--name", "display_name", default="", help="display name (Chinese), e.g. 张敏")
 @click.option("--district", "district_code", help="district code for district officers, e.g. 150402")
 @click.option("--department", "department_code", help="department code for department officers")
-@click.password_option(prompt="密码 / password", confirmation_prompt="再次输入 / repeat")
-def users_add(username, role, display_name, district_code, department_code, password) -> None:
-    """Add a user; the password is prompted and stored as an argon2 hash."""
+@click.option("--seat", help="agents and supervisors: queue member interface, e.g. PJSIP/agent-1101")
+def users_add(username, role, display_name, district_code, department_code, seat) -> None:
+    """Add a user. Every option is checked (districts and departments against routing_rules.yaml)
+    before the password is prompted; it is stored as an argon2 hash."""
     from hotline.database import session_factory
-    from hotline.users.service import UserError, create_user
+    from hotline.users.service import UserError, create_user, validate_user_fields
 
-    engine = _engine(_settings())
+    settings = _settings()
+    rules = _rules(settings)
+    sessions = session_factory(_engine(settings))
     try:
-        with session_factory(engine)() as session, session.begin():
-            user = create_user(session, username=username, password=password, role=role,
-                               display_name=display_name, district_code=district_code,
-                               department_code=department_code)
+        with sessions() as session:
+            validate_user_fields(session, rules, role=role, district_code=district_code,
+                                 department_code=department_code, seat=seat, username=username,
+                                 display_name=display_name)
     except UserError as exc:
-        raise CliError(str(exc)) from None
+        raise _user_error(exc) from None
+    password = _prompt_password()
+    try:
+        with sessions() as session, session.begin():
+            user = create_user(session, username=username, password=password, role=role, display_name=display_name,
+                               district_code=district_code, department_code=department_code, seat=seat,
+                               rules=rules)
+    except UserError as exc:
+        raise _user_error(exc) from None
     click.echo(f"user {user.username} ({user.role}) created")
+
+
+@users.command("list")
+@click.option("--role", help="only this role")
+@click.option("--all", "show_all", is_flag=True, help="include disabled users")
+def users_list(role, show_all) -> None:
+    """List users: username, role, name, scope, seat, state."""
+    from hotline.database import session_factory
+    from hotline.users.service import list_users
+
+    with session_factory(_engine(_settings()))() as session:
+        rows = list_users(session, role=role, active=None if show_all else True)
+        for u in rows:
+            scope = u.district_code or u.department_code or "-"
+            click.echo("\t".join([u.username, u.role, u.display_name, scope, u.seat or "-",
+                                   "active" if u.active else "disabled"]))
+    if not rows:
+        click.echo("no users", err=True)
+
+
+def _change(username: str, change) -> None:
+    """Run ``change(session, user)`` in one transaction; one clear line on refusal."""
+    from hotline.database import session_factory
+    from hotline.users.service import UserError, get_user
+
+    try:
+        with session_factory(_engine(_settings()))() as session, session.begin():
+            change(session, get_user(session, username))
+    except UserError as exc:
+        raise _user_error(exc) from None
+
+
+@users.command("disable")
+@click.argument("username")
+def users_disable(username) -> None:
+    """Disable a user: every login session of the user ends at once."""
+    from hotline.users.service import set_active
+
+    _change(username, lambda s, u: set_active(s, u.id, False))
+    click.echo(f"user {username} disabled")
+
+
+@users.command("enable")
+@click.argument("username")
+def users_enable(username) -> None:
+    from hotline.users.service import set_active
+
+    _change(username, lambda s, u: set_active(s, u.id, True))
+    click.echo(f"user {username} enabled")
+
+
+@users.command("passwd")
+@click.argument("username")
+def users_passwd(username) -> None:
+    """Set a new password (prompted); the user's sessions end."""
+    from hotline.database import session_factory
+    from hotline.users.service import UserError, get_user, set_password
+
+    sessions = session_factory(_engine(_settings()))
+    try:
+        with sessions() as session:
+            get_user(session, username)
+    except UserError as exc:
+        raise _user_error(exc) from None
+    password = _prompt_password()
+    _change(username, lambda s, u: set_password(s, u.id, password))
+    click.echo(f"password of {username} changed")
+
+
+@users.command("set-seat")
+@click.argument("username")
+@click.argument("seat", required=False)
+@click.option("--clear", is_flag=True, help="remove the seat")
+def users_set_seat(username, seat, clear) -> None:
+    """Bind an agent or supervisor to a phone: SEAT is the queue member interface (PJSIP/agent-1101)."""
+    from hotline.users.service import set_seat
+
+    if not seat and not clear:
+        raise CliError("give SEAT (e.g. PJSIP/agent-1101) or --clear")
+    _change(username, lambda s, u: set_seat(s, u.id, None if clear else seat))
+    click.echo(f"seat of {username}: {'(none)' if clear else seat}")
 
 
 # -- ami ----------------------------------------------------------------------
@@ -266,7 +419,7 @@ def ami() -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per call")
 def ami_replay(file: Path, as_json: bool) -> None:
     """Print the calls the tracker derives from a raw captured AMI stream."""
-    from ivr.replay import replay_bytes, snapshot_to_json
+    from ivr.api import replay_bytes, snapshot_to_json
 
     calls = replay_bytes(file.read_bytes())
     for snap in calls:
@@ -372,6 +525,9 @@ def serve(host: str | None, port: int | None) -> None:
     tune_gc()  # after start-up: see hotline/runtime.py
     host = host or settings.web_host
     port = port or settings.web_port
+    from hotline.runtime import PidFile
+
+    state.services.append(PidFile(settings.ensure_var_dir() / PID_FILE))   # hotline rules reload signals it
     click.echo(f"12319 热线后台: http://{host}:{port}/  (database: {state.engine.url.render_as_string(hide_password=True)}, "
                f"telephony: {state.telephony})")
     from hotline.web.access_log import uvicorn_log_config

@@ -43,15 +43,59 @@ class Settings(BaseSettings):
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
 
+    node_url: str = Field(default="", description="how the other hotline processes reach this one "
+                                                 "(e.g. http://10.0.0.5:8000); default http://<web host>:<port>")
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     session_secret: SecretStr = SecretStr("")
+    cookie_secure: str = Field(default="auto", pattern="^(auto|always|never)$",
+                               description="Secure flag of the session cookie: auto = when served over HTTPS")
+    trusted_proxies: str = Field(default="", description="reverse proxies whose X-Forwarded-For/-Proto are "
+                                                         "believed: comma-separated addresses, or *")
+    body_limits: str = Field(default="", description="extra request body limits, checked before the defaults: "
+                                                     "/tickets/*/attachments=32M;/api/import=2M")
     write_lanes: int = Field(default=0, ge=0, description="worker threads for request handlers that write; "
                                                          "0 = measured default (SQLite 1, PostgreSQL 2)")
 
     demo_call_rate: float = Field(default=0.2, description="simulated calls per second in demo mode")
+    dialplan_dir: Path | None = Field(default=None, description="with Asterisk: where a rules reload renders the "
+                                                                 "dialplan (the directory Asterisk includes)")
+    dialplan_agi_host: str = Field(default="", description="FastAGI host as Asterisk reaches this app, for a "
+                                                           "reload's dialplan (default: agi_host)")
+    map_tile_url: str = Field(default="", description="an intranet map tile server, e.g. "
+                                                        "http://gis.local/tiles/{z}/{x}/{y}.png; empty = the grid "
+                                                        "polygons on a plain background")
     bus_queue_size: int = Field(default=10_000, ge=10, description="events buffered per subscriber of the "
                                                                     "telephony event bus before it resynchronises")
+
+    speech_model: Path | None = Field(default=None, description="a Vosk model directory (speech extra); unset = "
+                                                                "menus by keypad only, no transcription")
+    speech_min_confidence: float = Field(default=0.6, ge=0.0, le=1.0, description="a spoken keyword below this "
+                                                                                  "confidence asks for a key")
+    speech_workers: int = Field(default=2, ge=1, le=16, description="threads decoding speech (menus and "
+                                                                    "transcription share them)")
+    speech_record_dir: str = Field(default="/var/spool/asterisk/hl12319-speech",
+                                   description="where Asterisk records what a caller says at a menu")
+    speech_local_dir: Path | None = Field(default=None, description="the same directory as this process reads "
+                                                                     "it (default: speech_record_dir)")
+    speech_path_map: str = Field(default="", description="recording paths as the PBX writes them → as this "
+                                                         "process reads them: /var/spool/asterisk=/srv/spool;…")
+    speech_transcribe_interval: float = Field(default=30.0, gt=0, description="seconds between transcription "
+                                                                              "rounds (a message wakes it at once)")
+
+    twilio_voice: bool = Field(default=False, description="answer Twilio voice webhooks at /twilio/voice "
+                                                          "(the IVR over Twilio; needs HOTLINE_TWILIO_AUTH_TOKEN)")
+    twilio_auth_token: SecretStr = Field(default=SecretStr(""), description="the Twilio account's auth token "
+                                                                            "(signatures; also the SMS gateway's)")
+    twilio_public_url: str = Field(default="", description="the base URL configured at Twilio, e.g. "
+                                                           "https://hotline.example.gov.cn (signature checks)")
+    twilio_prompt_url: str = Field(default="", description="base URL of the prompt WAVs for <Play>; empty = <Say>")
+
+    attachments_dir: Path | None = Field(default=None, description="ticket photos (处置前后照片); "
+                                                                    "empty = <var_dir>/attachments")
+    recordings_dir: Path = Field(default=Path("/var/spool/asterisk"),
+                                 description="call recordings and messages Asterisk writes (the console plays "
+                                             "only files under this directory)")
 
     sms_gateway: str = Field(default="log", pattern="^(log|twilio)$",
                              description="log (development) or twilio (HOTLINE_TWILIO_* variables)")
@@ -77,11 +121,25 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.var_dir / 'hotline.sqlite3').resolve()}"
 
     @property
+    def effective_node_url(self) -> str:
+        if self.node_url:
+            return self.node_url.rstrip("/")
+        host = "127.0.0.1" if self.web_host in ("", "0.0.0.0", "::") else self.web_host
+        return f"http://{host}:{self.web_port}"
+
+    @property
+    def effective_attachments_dir(self) -> Path:
+        return self.attachments_dir if self.attachments_dir is not None else self.var_dir / "attachments"
+
+    @property
     def telephony_mode(self) -> str:
         return "asterisk" if self.ami_host else "simulator"
 
     def ensure_var_dir(self) -> Path:
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        """``var/`` for runtime state, created readable by its owner only (0700)."""
+        if not self.var_dir.exists():
+            self.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.var_dir, 0o700)     # mkdir's mode is filtered by the umask
         return self.var_dir
 
     def session_secret_value(self) -> str:

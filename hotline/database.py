@@ -7,10 +7,12 @@ upgraded to the psycopg driver so operators can paste a libpq URL.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
@@ -74,14 +76,26 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+def _create_private_file(database: str) -> None:
+    """A new SQLite file (and its new directory) readable by its owner only (0600 / 0700): it
+    holds citizens' numbers and password hashes. SQLite gives its -wal and -shm files the
+    database file's permissions."""
+    path = Path(database)
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def make_engine(url: str, **kw) -> Engine:
     url = normalise_url(url)
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
-            from pathlib import Path
-
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+            _create_private_file(u.database)
         kw.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         if u.database and u.database != ":memory:":
             # A checkout never waits for a free connection (SQLite connections are cheap): a

@@ -26,3 +26,20 @@ def tune_gc(gen0: int = GEN0_THRESHOLD) -> tuple[int, int, int]:
     gc.freeze()
     gc.set_threshold(gen0, before[1], before[2])
     return before
+
+
+class PidFile:
+    """``<var>/hotline.pid`` while the server runs (``hotline rules reload`` signals that process).
+    A service of the app: written at start-up, removed at shutdown — uvicorn ends the process by
+    re-raising SIGTERM after the app's shutdown, so nothing after ``uvicorn.run`` would run."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+
+    async def start(self) -> None:
+        import os
+
+        self.path.write_text(f"{os.getpid()}\n")
+
+    async def stop(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -36,6 +36,21 @@ hypothesis_settings.register_profile("ci", derandomize=True, database=None, prin
 hypothesis_settings.register_profile("dev", print_blob=True)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
+@pytest.fixture(autouse=True)
+def _fresh_log_allowance():
+    """Rate-limited loggers (ivr.log_limit) start every test with a fresh allowance: a test that
+    checks a warning must not depend on how many earlier tests logged the same line."""
+    import logging
+
+    from ivr.log_limit import RepeatLimit
+
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        for f in getattr(logger, "filters", ()):
+            if isinstance(f, RepeatLimit):
+                f.reset()
+    yield
+
+
 PG_ENV = "HOTLINE_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
 

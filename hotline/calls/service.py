@@ -17,14 +17,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline.calls.models import Call
+from hotline.times import iso
 from ivr.events import CallSnapshot, CallStarted
 
-__all__ = ["upsert_call", "record_call_started", "snapshot_columns", "get_call", "close_call"]
+__all__ = ["upsert_call", "record_call_started", "snapshot_columns", "get_call", "close_call", "call_for_ticket"]
 
 
 def _json_safe(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict):
@@ -99,6 +100,18 @@ def upsert_call(session: Session, snapshot: CallSnapshot) -> Call:
     """Insert or update the call ``snapshot.call_id`` with everything the snapshot knows."""
     values = snapshot_columns(snapshot)
     return _upsert(session, snapshot.call_id, values, fill_only=False)
+
+
+def call_for_ticket(session: Session, call_id: str | int, *, caller: str = "", at: datetime | None = None) -> Call | None:
+    """The call a ticket is registered from: by its call id (the Linkedid the live-call API lists),
+    or by the row id of a stored call. A live call the recorder has not stored yet gets its row
+    now (the recorder fills it in later, never overwriting); an unknown row id gives None."""
+    if isinstance(call_id, int):
+        return session.get(Call, call_id) if 0 < call_id < 2**63 else None
+    call = get_call(session, call_id)
+    if call is None:
+        call = _upsert(session, call_id, {"caller": caller or "", "started_at": at}, fill_only=True)
+    return call
 
 
 def close_call(session: Session, call_id: str, at: datetime, disposition: str) -> bool:

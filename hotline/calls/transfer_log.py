@@ -17,33 +17,30 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.calls.models import Call
 from hotline.calls.service import get_call
 from hotline.cases.models import Ticket, TicketEvent
-from hotline.cases.timeline import LogEvent
+from hotline.cases.timeline import LogEvent, append_event
 from hotline.database import transaction
+from hotline.times import iso
 from ivr.bus import EventBus, Subscription
 from ivr.events import Transferred
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ACTION_TRANSFER", "ACTION_TRANSFER_REQUESTED", "RESULT_LABELS", "TransferLog",
+__all__ = ["RESULT_LABELS", "TransferLog",
            "log_transfer_request", "tickets_of_call"]
 
-ACTION_TRANSFER = LogEvent.TRANSFER.value
-ACTION_TRANSFER_REQUESTED = LogEvent.TRANSFER_REQUESTED.value
 RESULT_LABELS = {"answered": "已接通", "busy": "忙线", "no_answer": "无人接听", "congestion": "线路拥塞",
                  "unavailable": "线路不可用", "cancelled": "已取消", "failed": "失败", "pending": "转接中"}
-_RETRIES = 5
 
 
 def _json(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso(value)
     if hasattr(value, "value") and not isinstance(value, (str, int, float)):
         return value.value
     if isinstance(value, dict):
@@ -53,25 +50,6 @@ def _json(value: Any) -> Any:
 
 def tickets_of_call(session: Session, call: Call) -> list[Ticket]:
     return list(session.scalars(select(Ticket).where(Ticket.call_id == call.id).order_by(Ticket.id)))
-
-
-def _append_event(session: Session, ticket: Ticket, *, at: datetime, actor: str, actor_id: int | None,
-                  action: str, note: str, data: dict) -> TicketEvent:
-    for attempt in range(_RETRIES):
-        seq = (session.execute(select(func.max(TicketEvent.seq)).where(TicketEvent.ticket_id == ticket.id))
-               .scalar() or 0) + 1
-        try:
-            with session.begin_nested():
-                event = TicketEvent(ticket_id=ticket.id, seq=seq, at=at, actor=actor, actor_id=actor_id,
-                                    action=action, from_state=ticket.state, to_state=ticket.state,
-                                    note=note, data=data)
-                session.add(event)
-                session.flush()
-            return event
-        except IntegrityError:
-            if attempt == _RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _target_label(target: str, district_names: dict[str, str]) -> str:
@@ -91,8 +69,8 @@ def log_transfer_request(session: Session, call_id: str, target: str, *, actor: 
     if call is None:
         return []
     label = _target_label(target, district_names or {})
-    return [_append_event(session, t, at=at, actor=actor, actor_id=actor_id, action=ACTION_TRANSFER_REQUESTED,
-                          note=f"坐席发起转接：{label}", data={"call_id": call_id, "target": target})
+    return [append_event(session, t, at=at, actor=actor, actor_id=actor_id, action=LogEvent.TRANSFER_REQUESTED,
+                         note=f"坐席发起转接：{label}", data={"call_id": call_id, "target": target})
             for t in tickets_of_call(session, call)]
 
 
@@ -147,6 +125,6 @@ class TransferLog:
             note = f"转接{label}：{RESULT_LABELS.get(result, result)}{status}"
             tickets = tickets_of_call(session, call)
             for ticket in tickets:
-                _append_event(session, ticket, at=event.at, actor="ivr", actor_id=None, action=ACTION_TRANSFER,
-                              note=note, data=data)
+                append_event(session, ticket, at=event.at, actor="ivr", actor_id=None, action=LogEvent.TRANSFER,
+                             note=note, data=data)
             return len(tickets)

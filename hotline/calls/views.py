@@ -21,14 +21,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hotline.calls.schemas import phase_of
 from hotline.database import transaction, utcnow
 from hotline.privacy import mask_phone
 from hotline.users.roles import Role
+from hotline.web.api import ApiRoute, error_responses
 from hotline.web.security import CurrentUser, require_roles
 
 __all__ = ["router", "TransferRequest"]
 
-router = APIRouter(prefix="/api/calls", tags=["calls"])
+router = APIRouter(prefix="/api/calls", tags=["calls"], route_class=ApiRoute)
 CallAgents = require_roles(Role.AGENT, Role.SUPERVISOR)
 CallIdPath = Path(..., min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:-]+$",
                   description="call id (Asterisk Linkedid)")
@@ -64,16 +66,6 @@ def _telephony(request: Request):
     return svc
 
 
-def _phase(snap) -> str:
-    if snap.transfers and snap.transfers[-1].result.value == "pending":
-        return "transferring"
-    if snap.agent_answered_at is not None:
-        return "agent"
-    if snap.queue_joined_at is not None:
-        return "queue"
-    return "ivr"
-
-
 def _live_call(snap, user: CurrentUser) -> dict[str, Any]:
     menus = [s.menu for s in snap.ivr_path if s.kind == "enter"]
     return {
@@ -81,7 +73,7 @@ def _live_call(snap, user: CurrentUser) -> dict[str, Any]:
         "caller": snap.caller if user.sees_full_numbers else mask_phone(snap.caller),
         "dialed": snap.dialed,
         "started_at": snap.started_at, "answered_at": snap.answered_at,
-        "phase": _phase(snap),
+        "phase": phase_of(snap),
         "menu": menus[-1] if menus else "",
         "digits": snap.digits,
         "queue": snap.queue, "queue_joined_at": snap.queue_joined_at,
@@ -92,7 +84,7 @@ def _live_call(snap, user: CurrentUser) -> dict[str, Any]:
     }
 
 
-@router.get("/live")
+@router.get("/live", responses=error_responses(503))
 async def live_calls(request: Request, user: CurrentUser = Depends(CallAgents)) -> dict:
     svc = _telephony(request)
     calls = [_live_call(s, user) for s in svc.facade.live_calls()]
@@ -100,7 +92,7 @@ async def live_calls(request: Request, user: CurrentUser = Depends(CallAgents)) 
 
 
 def _facade_error(exc: Exception) -> HTTPException:
-    from ivr.facade import CommandFailed, UnknownCall, UnknownTarget
+    from ivr.api import CommandFailed, UnknownCall, UnknownTarget
 
     if isinstance(exc, UnknownCall):
         return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"通话不存在或已结束 (no live call {exc.call_id})")
@@ -111,11 +103,11 @@ def _facade_error(exc: Exception) -> HTTPException:
     raise exc
 
 
-@router.post("/{call_id}/transfer", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{call_id}/transfer", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(502, 503))
 async def transfer_call(body: TransferRequest, request: Request, call_id: str = CallIdPath,
                         user: CurrentUser = Depends(CallAgents)) -> dict:
     from hotline.calls.transfer_log import log_transfer_request
-    from ivr.facade import FacadeError, UnknownCall
+    from ivr.api import FacadeError, UnknownCall
 
     svc = _telephony(request)
     try:
@@ -134,9 +126,9 @@ async def transfer_call(body: TransferRequest, request: Request, call_id: str = 
     return {"call_id": call_id, "target": str(target), "status": "requested", "ticket_events": logged}
 
 
-@router.post("/{call_id}/hangup", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{call_id}/hangup", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(502, 503))
 async def hangup_call(request: Request, call_id: str = CallIdPath, user: CurrentUser = Depends(CallAgents)) -> dict:
-    from ivr.facade import FacadeError, UnknownCall
+    from ivr.api import FacadeError, UnknownCall
 
     svc = _telephony(request)
     try:

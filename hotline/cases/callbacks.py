@@ -27,14 +27,13 @@ from sqlalchemy.orm import Session
 from hotline.cases.errors import NotFound
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
 from hotline.cases.service import perform
-from hotline.cases.timeline import LogEvent
+from hotline.cases.timeline import LogEvent, append_event
 from hotline.cases.workflow import STAGE_CALLBACK, Action, Actor, TicketState
 from hotline.sla import Stage, WorkCalendar
 
-__all__ = ["ACTION_ATTEMPT", "CallbackTask", "callback_stage_policy", "due_callbacks", "record_attempt",
+__all__ = ["CallbackTask", "callback_stage_policy", "due_callbacks", "record_attempt",
            "record_callback"]
 
-ACTION_ATTEMPT = LogEvent.CALLBACK_ATTEMPT.value
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ def due_callbacks(session: Session, now: _dt.datetime, *, calendar: WorkCalendar
         raise ValueError("limit must be an integer between 1 and 1000")
     calendar = calendar or WorkCalendar()
     attempts = (select(func.count()).where(
-        TicketEvent.ticket_id == TicketDeadline.ticket_id, TicketEvent.action == ACTION_ATTEMPT,
+        TicketEvent.ticket_id == TicketDeadline.ticket_id, TicketEvent.action == LogEvent.CALLBACK_ATTEMPT.value,
         TicketEvent.at >= TicketDeadline.started_at).correlate(TicketDeadline).scalar_subquery())
     stmt = (select(Ticket, TicketDeadline, attempts.label("attempts"))
             .join(TicketDeadline, TicketDeadline.ticket_id == Ticket.id)
@@ -124,12 +123,9 @@ def record_attempt(session: Session, ticket_id: int, actor: Actor, *, at: _dt.da
         TicketDeadline.completed_at.is_(None))).scalar_one_or_none()
     if ticket.state != TicketState.CLOSED.value or row is None:
         raise ValueError(f"工单{ticket.number}当前没有待办的回访(no callback pending)")
-    seq = (session.execute(select(func.max(TicketEvent.seq)).where(TicketEvent.ticket_id == ticket_id)).scalar() or 0) + 1
     label = f"{actor.role.value}:{actor.user_id}" if actor.user_id is not None else actor.role.value
-    session.add(TicketEvent(ticket_id=ticket_id, seq=seq, at=at, actor_id=actor.user_id, actor=label,
-                            action=ACTION_ATTEMPT, from_state=ticket.state, to_state=ticket.state,
-                            note=(note or "回访未接通").strip()[:500], data={"stage": STAGE_CALLBACK}))
-    session.flush()
+    append_event(session, ticket, action=LogEvent.CALLBACK_ATTEMPT, at=at, actor=label, actor_id=actor.user_id,
+                 note=(note or "回访未接通").strip()[:500], data={"stage": STAGE_CALLBACK})
     return session.execute(select(func.count()).where(
-        TicketEvent.ticket_id == ticket_id, TicketEvent.action == ACTION_ATTEMPT,
+        TicketEvent.ticket_id == ticket_id, TicketEvent.action == LogEvent.CALLBACK_ATTEMPT.value,
         TicketEvent.at >= row.started_at)).scalar_one()

@@ -13,33 +13,27 @@ recomputed deadline never lands in the past (decision 0007).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
-from hotline.cases.timeline import LogEvent
+from hotline.cases.timeline import LogEvent, append_event
 from hotline.cases.workflow import STAGE_HANDLE, Action
 from hotline.sla import Stage, WorkCalendar, compute_deadline
+from hotline.times import iso
 
 __all__ = [
-    "ACTION_RECOMPUTED", "Recomputed", "StagePolicy",
+    "Recomputed", "StagePolicy",
     "start_stage", "stop_stage", "extend_handle_stage", "recompute_provisional",
 ]
 
 #: Ticket event of a deadline moved by the official holiday schedule (a system event, not a
 #: workflow action: the state does not change).
-ACTION_RECOMPUTED = LogEvent.DEADLINE_RECOMPUTED.value
-SYSTEM_ACTOR = "system"
 
 StagePolicy = Callable[[Ticket, str], "Stage | None"]
-
-
-def _iso(moment: datetime) -> str:
-    """Timestamps in event data: ISO 8601 in UTC (as the rest of the ticket log)."""
-    return moment.astimezone(timezone.utc).isoformat()
 
 
 def deadline_row(session: Session, ticket_id: int, stage: str) -> TicketDeadline | None:
@@ -52,7 +46,7 @@ def stop_stage(session: Session, ticket: Ticket, stage: str, at: datetime) -> di
     if row is None or row.completed_at is not None:
         return None
     row.completed_at = at
-    return {"stage": stage, "completed_at": _iso(at), "due_at": _iso(row.due_at),
+    return {"stage": stage, "completed_at": iso(at), "due_at": iso(row.due_at),
             "overdue": at > row.due_at}
 
 
@@ -73,7 +67,7 @@ def start_stage(session: Session, ticket: Ticket, stage_name: str, at: datetime,
     row.started_at, row.due_at, row.provisional = at, due, provisional
     row.paused_at = row.completed_at = row.warned_at = row.overdue_at = None
     out = {"stage": stage_name, "amount": stage.amount, "unit": stage.unit.value,
-           "started_at": _iso(at), "due_at": _iso(due)}
+           "started_at": iso(at), "due_at": iso(due)}
     if provisional:
         out["provisional"] = True
     return out
@@ -100,7 +94,7 @@ def extend_handle_stage(session: Session, ticket: Ticket, calendar: WorkCalendar
     row.provisional = calendar.depends_on_estimate(row.started_at, row.due_at)
     row.warned_at = row.overdue_at = None
     out = {"stage": STAGE_HANDLE, "extended_by": duration, "unit": unit,
-           "previous_due_at": _iso(old_due), "due_at": _iso(row.due_at)}
+           "previous_due_at": iso(old_due), "due_at": iso(row.due_at)}
     if row.provisional:
         out["provisional"] = True
     return out
@@ -190,15 +184,12 @@ def recompute_provisional(session: Session, calendar: WorkCalendar, now: datetim
         row.due_at, row.provisional = new, still
         if new > old and row.warned_at is not None:
             row.warned_at = None    # the warning belonged to the earlier deadline
-        seq = (session.execute(select(func.max(TicketEvent.seq)).where(TicketEvent.ticket_id == ticket.id))
-               .scalar() or 0) + 1
         label = "预计" if still else "正式"
-        session.add(TicketEvent(
-            ticket_id=ticket.id, seq=seq, at=now, actor_id=None, actor=SYSTEM_ACTOR, action=ACTION_RECOMPUTED,
-            from_state=ticket.state, to_state=ticket.state,
+        append_event(
+            session, ticket, action=LogEvent.DEADLINE_RECOMPUTED, at=now,
             note=(f"节假日安排更新，{row.stage}时限按{label}日历重算：{_fmt(old, calendar)} → {_fmt(new, calendar)}"),
-            data={"deadlines": [{"stage": row.stage, "previous_due_at": _iso(old), "due_at": _iso(new),
-                                 "provisional": still}]}))
+            data={"deadlines": [{"stage": row.stage, "previous_due_at": iso(old), "due_at": iso(new),
+                                 "provisional": still}]})
         out.append(Recomputed(ticket.number, row.stage, old, new, still, "moved"))
     session.flush()
     return out

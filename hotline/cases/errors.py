@@ -7,12 +7,12 @@ like the workflow errors. Every one of them is raised before anything is written
 from __future__ import annotations
 
 from hotline.cases.workflow import (  # re-exported: callers catch both kinds from one place
-    IllegalTransition, InvalidField, MissingField, PermissionDenied, WorkflowError,
+    IllegalTransition, IncompleteTicket, InvalidField, MissingField, PermissionDenied, WorkflowError,
 )
 
 __all__ = [
     "CaseError", "NotFound", "StaleTicket", "InvalidTicket",
-    "WorkflowError", "IllegalTransition", "PermissionDenied", "MissingField", "InvalidField",
+    "WorkflowError", "IllegalTransition", "PermissionDenied", "IncompleteTicket", "MissingField", "InvalidField",
 ]
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from hotline.calls.models import Call
+from hotline.calls.service import call_for_ticket
 from hotline.cases.duplicates import DuplicateCandidate, find_duplicates
 from hotline.cases.errors import InvalidTicket
 from hotline.cases.models import Ticket
@@ -34,7 +35,8 @@ from hotline.cases.workflow import Actor
 from hotline.categories.models import Category
 from hotline.routing.decision import RoutingDecision, RoutingError
 
-__all__ = ["IntakeError", "IntakeResult", "intake_ticket", "propose_duplicates", "propose_duplicates_before",
+__all__ = ["IntakeError", "IntakeResult", "intake_ticket", "responsible_department", "category_snapshot",
+           "propose_duplicates", "propose_duplicates_before",
            "route_report"]
 
 
@@ -52,6 +54,13 @@ class IntakeResult:
     decision: RoutingDecision
     duplicates: list[DuplicateCandidate]
     created: bool = True   # False when ``source_key`` returned an existing ticket
+
+
+def responsible_department(decision: RoutingDecision) -> str | None:
+    """The department a ticket stores: the routed department when it leads (先属主, ``lead`` =
+    ``owner``), else none — the district of the place is then the responsible unit (属地牵头) and
+    the assisting department stays in the routing's ``co_unit`` (decision 0009)."""
+    return decision.department.code if decision.lead == "owner" else None
 
 
 def _tz(state_like: Any) -> ZoneInfo:
@@ -86,6 +95,11 @@ def _category(session: Session, router: Any, code: str, kind: str) -> Category:
     return snapshot
 
 
+def category_snapshot(session: Session, state_like: Any, decision: RoutingDecision) -> Category:
+    """The category row a routing decision names (a snapshot; see ``_category``)."""
+    return _category(session, getattr(state_like, "ticket_router", None), decision.category_code, decision.kind)
+
+
 def _category_row(session: Session, code: str, kind: str) -> Category:
     rows = session.execute(select(Category).where(
         Category.code == code, Category.kind == kind, Category.active.is_(True))
@@ -102,7 +116,7 @@ def intake_ticket(
     kind: str | None = None, description: str, address: str | None = None,
     lat: float | None = None, lon: float | None = None, district_code: str | None = None,
     street_code: str | None = None, priority: str | None = None, override: Mapping[str, Any] | None = None,
-    call_id: int | None = None, actor: Actor | None, at: datetime, caller_name: str = "",
+    call_id: str | int | None = None, actor: Actor | None, at: datetime, caller_name: str = "",
     source_key: str | None = None, actor_name: str | None = None, note: str = "",
     decision: RoutingDecision | None = None, with_duplicates: bool = True,
 ) -> IntakeResult:
@@ -130,7 +144,7 @@ def intake_ticket(
     category = _category(session, router, decision.category_code, decision.kind)
     call = None
     if call_id is not None:
-        call = session.get(Call, call_id)
+        call = call_for_ticket(session, call_id, caller=caller_number, at=at)
         if call is None:
             raise IntakeError("call_id", f"通话记录 {call_id} 不存在")
 
@@ -142,7 +156,7 @@ def intake_ticket(
             district_code=decision.district.code,
             street_code=decision.street.code if decision.street else None,
             community_code=decision.community.code if decision.community else None,
-            department_code=decision.department.code, priority=decision.priority, routing=routing,
+            department_code=responsible_department(decision), priority=decision.priority, routing=routing,
             call=call, source_key=source_key, actor=actor, at=at, tz=_tz(state_like),
             actor_name=actor_name, note=note,
             event_data={"routing_rule": decision.rule_id, "place_source": decision.place_source},

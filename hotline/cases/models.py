@@ -13,6 +13,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from hotline.database import Base, UTCDateTime, utcnow
 
 
+_DEPARTMENT_HOLDS = "department_code IS NOT NULL"
+_MERGED = "parent_id IS NOT NULL"
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -20,12 +24,27 @@ class Ticket(Base):
         # scan instead of every ticket of the category); also serves category_code look-ups, so
         # the column has no index of its own (one index less to write per ticket)
         Index("ix_tickets_category_position", "category_code", "lat", "lon"),
+        # the responsible unit's tickets (decision 0009), by state (the inbox tabs, the states an
+        # officer sees) and creation time: a district officer's are the district's without a
+        # department, a department officer's the department's. They replace the plain district and
+        # department indexes and serve every look-up by those columns; both are chosen by SQLite
+        # without ANALYZE statistics too (a deployed SQLite file has none). 1M tickets: an
+        # officer's list and inbox 0.4–1.4 s → tens of ms (benchmarks/results/console_pages.md).
+        Index("ix_tickets_district_department_state", "district_code", "department_code", "state", "created_at"),
+        # by state (work lists, the sweep's and callbacks' look-ups), then district: a report's
+        # drill-down (红山区 + 处置中) is an index range, not a scan of the district's history
+        Index("ix_tickets_state_district", "state", "district_code", "created_at"),
+        Index("ix_tickets_department_state", "department_code", "state", "created_at",
+              postgresql_where=text(_DEPARTMENT_HOLDS), sqlite_where=text(_DEPARTMENT_HOLDS)),
+        # the tickets merged into one (the ticket page's merge links): few, so a partial index
+        # (1M tickets: the ticket page 0.6 s → a few ms)
+        Index("ix_tickets_parent", "parent_id", postgresql_where=text(_MERGED), sqlite_where=text(_MERGED)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(24), unique=True)  # 12319-YYYYMMDD-NNNNN
     channel: Mapped[str] = mapped_column(String(20), default="phone")  # phone, web, open311, exchange
-    state: Mapped[str] = mapped_column(String(30), index=True)
+    state: Mapped[str] = mapped_column(String(30))   # ix_tickets_state_district
     source_key: Mapped[str | None] = mapped_column(String(120), unique=True)  # idempotency (e.g. call:<linkedid>)
 
     caller_number: Mapped[str] = mapped_column(String(40), default="", index=True)
@@ -40,15 +59,19 @@ class Ticket(Base):
 
     description: Mapped[str] = mapped_column(Text, default="")
     transcript: Mapped[str] = mapped_column(Text, default="")
+    # speech transcription of the ticket's recording (hotline.cases.transcripts): "" (none asked),
+    # pending, done, failed; the suggestion is only shown to the agent, never applied by itself
+    transcript_status: Mapped[str] = mapped_column(String(10), default="", index=True)
+    transcript_suggestion: Mapped[dict | None] = mapped_column(JSON)
     address: Mapped[str] = mapped_column(String(300), default="")
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
-    district_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    district_code: Mapped[str | None] = mapped_column(String(6))   # ix_tickets_district_department_state
     street_code: Mapped[str | None] = mapped_column(String(9), index=True)
     community_code: Mapped[str | None] = mapped_column(String(12))
 
     priority: Mapped[str] = mapped_column(String(10), default="normal")  # normal, high, urgent
-    department_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    department_code: Mapped[str | None] = mapped_column(String(40))   # indexed by ix_tickets_department_state
     routing: Mapped[dict | None] = mapped_column(JSON)  # routing decision with its explanation
     satisfaction: Mapped[str | None] = mapped_column(String(30))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))  # 并案: duplicate of
@@ -131,6 +154,30 @@ class TicketDeadline(Base):
     provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     ticket: Mapped[Ticket] = relationship(back_populates="deadlines")
+
+
+class TicketAttachment(Base):
+    """A photo of a ticket (处置前后照片), stored under the attachments directory with a random name."""
+
+    __tablename__ = "ticket_attachments"
+    __table_args__ = (
+        # the same picture twice on one ticket (a double submit, a second upload) is stored once
+        UniqueConstraint("ticket_id", "sha256", name="uq_ticket_attachments_ticket_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="photo")
+    label: Mapped[str] = mapped_column(String(20), default="")        # before 处置前 / after 处置后
+    content_type: Mapped[str] = mapped_column(String(40))             # from the bytes, never the name
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(80), unique=True)  # relative path, random
+    original_name: Mapped[str] = mapped_column(String(120), default="")  # shown only, never a path
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploader: Mapped[str] = mapped_column(String(80), default="")
+    event_seq: Mapped[int | None] = mapped_column(Integer)            # the ticket event it came with
 
 
 class TicketNumberSequence(Base):

@@ -12,6 +12,7 @@ from hotline.cases.service import ticket_view
 from hotline.cases.timeline import event_label
 from hotline.cases.workflow import Actor, TicketState, available_actions
 from hotline.privacy import FULL_NUMBER_ROLES, caller_number_for, mask_phone
+from hotline.times import ApiTime
 
 Channel = Literal["phone", "web", "exchange"]
 Priority = Literal["normal", "high", "urgent"]
@@ -64,7 +65,8 @@ class TicketCreate(_In):
     street_code: str | None = Field(None, pattern=r"^\d{9}$")
     priority: Priority | None = None
     override: Override | None = None
-    call_id: int | None = Field(None, ge=1)
+    call_id: str | None = Field(None, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:-]+$",
+                                description="通话编号：实时通话列表中的 call_id（Asterisk Linkedid）")
     source_key: str | None = Field(None, min_length=1, max_length=120, description="幂等键：同一键只建一张工单")
 
 
@@ -78,7 +80,16 @@ class ActionRequest(_In):
     unit: Literal["natural_hours", "working_hours", "working_days"] | None = None
     district_code: str | None = Field(None, pattern=r"^\d{6}$")
     department_code: str | None = Field(None, max_length=40)
+    responsible: Literal["district", "department"] | None = Field(
+        None, description="派遣/重新派遣：district = 交属地区县（不设责任部门），department = 交责任部门")
     note: str | None = Field(None, max_length=2000)
+    # 补录 (complete): the content of a ticket the IVR opened without one
+    category_code: str | None = Field(None, max_length=20, description="补录：分类编码")
+    kind: Kind | None = Field(None, description="补录：component 部件 / matter 事项")
+    description: str | None = Field(None, max_length=4000, description="补录：诉求内容")
+    address: str | None = Field(None, max_length=300, description="补录：地址")
+    lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False, description="补录：纬度（WGS-84）")
+    lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False, description="补录：经度（WGS-84）")
 
 
 class RoutingPreviewRequest(_In):
@@ -102,9 +113,9 @@ class DeadlineOut(BaseModel):
     stage: str
     amount: float
     unit: str
-    started_at: datetime
-    due_at: datetime
-    completed_at: datetime | None = None
+    started_at: ApiTime
+    due_at: ApiTime
+    completed_at: ApiTime | None = None
     provisional: bool = Field(False, description="computed on an estimated holiday calendar (预计); "
                                                   "recomputed once the official schedule is known")
     overdue: bool
@@ -112,7 +123,7 @@ class DeadlineOut(BaseModel):
 
 class EventOut(BaseModel):
     seq: int
-    at: datetime
+    at: ApiTime
     actor: str
     action: str
     action_label: str
@@ -128,7 +139,7 @@ class DuplicateOut(BaseModel):
     state_label: str
     category_name: str
     address: str
-    created_at: datetime
+    created_at: ApiTime
     distance_m: float | None
     matched_by: str
     reason: str
@@ -148,8 +159,8 @@ class TicketSummary(BaseModel):
     district_code: str | None
     street_code: str | None
     department_code: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: ApiTime
+    updated_at: ApiTime
     version: int
 
 
@@ -160,7 +171,7 @@ class TicketDetail(TicketSummary):
     lon: float | None
     community_code: str | None
     satisfaction: str | None
-    closed_at: datetime | None
+    closed_at: ApiTime | None
     parent: str | None
     children: list[str]
     routing: dict[str, Any] | None
@@ -188,7 +199,7 @@ class HistoryItem(BaseModel):
     state_label: str
     category_name: str
     address: str
-    created_at: datetime
+    created_at: ApiTime
 
 
 # --- what a user sees of a ticket (API and pages) ------------------------------------------

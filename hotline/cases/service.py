@@ -12,9 +12,12 @@ unit keeps working and may still give feedback (workflow), and a request must no
 way to stop the clock; an *approved* request moves the 处置 deadline by the requested
 duration (in the requested unit, from the current deadline); a denied one changes nothing.
 
-Notifications: one ``Notification`` outbox row per target of ``Transition.notify``; the
-body holds the JSON context the sender renders later with ``template``. The ``dedup_key``
-names the ticket event, so the same event never enqueues a message twice.
+Notifications: one ``Notification`` outbox row per target of ``Transition.notify``. Staff
+targets are ``internal`` rows whose body holds the JSON context :mod:`hotline.notify.flows`
+delivers later (console notices, SMS); the caller's SMS is rendered now from its template
+(:mod:`hotline.notify.citizen`), to the normalised mobile number (a landline is stored ``failed``
+with the reason). The ``dedup_key`` names the ticket event, so the same event never enqueues a
+message twice.
 """
 
 from __future__ import annotations
@@ -22,12 +25,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from enum import Enum
 from typing import Any, Mapping
 
 from sqlalchemy import JSON, Text, bindparam, cast, false, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -38,19 +40,24 @@ from hotline.cases.errors import InvalidTicket, NotFound, StaleTicket
 from hotline.cases.deadlines import StagePolicy, extend_handle_stage, start_stage, stop_stage
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent, TicketSubscription
 from hotline.cases.numbering import next_ticket_number
+from hotline.cases.timeline import next_seq
 from hotline.cases.workflow import (
-    NOTIFY_CALLER, TERMINAL_STATES, Action, Actor, InvalidField, Satisfaction,
+    NOTIFY_CALLER, OFFICER_VISIBLE_STATES, OPEN_STATES, TERMINAL_STATES, Action, Actor, InvalidField, Satisfaction,
     TicketState, TicketView, Transition, in_scope, plan,
 )
 from hotline.categories.models import Category
-from hotline.notify.models import Notification
+from hotline.notify.citizen import CITIZEN_TEMPLATES, citizen_text
+from hotline.notify.delivery import deliver_after_commit
+from hotline.notify.render import RenderError
+from hotline.notify.service import add_outbox, internal_rows, notice_context, sms_row
 from hotline.sla import WorkCalendar
 from hotline.users.roles import Role
+from hotline.times import iso
 
 __all__ = [
-    "CHANNELS", "PRIORITIES", "StagePolicy", "TicketRecord",
+    "CHANNELS", "PRIORITIES", "StagePolicy", "TicketRecord", "RoutedContent",
     "create_ticket", "perform", "list_tickets", "get_ticket", "ticket_record", "caller_history",
-    "ticket_view", "visible_to",
+    "ticket_view", "visible_to", "scope_filter", "has_content", "ticket_conditions", "check_page",
 ]
 
 CHANNELS = ("phone", "web", "open311", "exchange")
@@ -72,16 +79,11 @@ def _aware(at: datetime, name: str = "at") -> datetime:
     return at
 
 
-def _iso(moment: datetime) -> str:
-    """Timestamps in event data and notification contexts: ISO 8601 in UTC."""
-    return moment.astimezone(timezone.utc).isoformat()
-
-
 def _json_safe(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso(value)
     if isinstance(value, Mapping):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -93,12 +95,12 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _check_json(name: str, value: Any) -> tuple[Any, str]:
-    """``value`` as it will be stored (a JSON round trip: enums as values, times in ISO UTC) and its
+    """``value`` as it will be stored (a JSON round trip: enums as values, times by :mod:`hotline.times`) and its
     JSON text, serialised as the JSON columns would (``json.dumps`` defaults), so the insert
     binds the text instead of serialising the value a second time."""
     try:
@@ -124,6 +126,11 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def has_content(ticket: Ticket) -> bool:
+    """A category and a description: what 立案 and 派遣 need (the IVR's tickets have no category)."""
+    return bool(ticket.category_code) and bool((ticket.description or "").strip())
+
+
 def ticket_view(ticket: Ticket) -> TicketView:
     """What the workflow needs to know about a stored ticket."""
     return TicketView(
@@ -131,23 +138,37 @@ def ticket_view(ticket: Ticket) -> TicketView:
         district_code=ticket.district_code,
         department_code=ticket.department_code,
         satisfaction=Satisfaction(ticket.satisfaction) if ticket.satisfaction else None,
+        has_content=has_content(ticket),
     )
 
 
 def visible_to(actor: Actor, ticket: Ticket) -> bool:
-    """District and department officers see only their own tickets; other roles see all."""
+    """District and department officers see the tickets their unit is responsible for, from the
+    hand-over on (decision 0009); other roles see all."""
+    if actor.role.scoped and TicketState(ticket.state) not in OFFICER_VISIBLE_STATES:
+        return False
     return in_scope(actor, TicketView(TicketState(ticket.state), ticket.district_code, ticket.department_code))
 
 
-def _scope_filter(actor: Actor):
-    """SQL condition matching ``visible_to`` (None = no restriction)."""
+_OFFICER_VISIBLE = sorted(s.value for s in OFFICER_VISIBLE_STATES)
+
+
+def scope_filter(actor: Actor):
+    """SQL condition matching ``visible_to`` (None = no restriction): the officer's unit is the
+    responsible unit (department if the ticket has one, else district) and the ticket was handed over."""
     if actor.role is Role.DISTRICT_OFFICER:
-        code, column = actor.district_code, Ticket.district_code
+        if actor.district_code is None:
+            return false()
+        mine = (Ticket.district_code == actor.district_code) & Ticket.department_code.is_(None)
     elif actor.role is Role.DEPARTMENT_OFFICER:
-        code, column = actor.department_code, Ticket.department_code
+        if actor.department_code is None:
+            return false()
+        mine = Ticket.department_code == actor.department_code
     else:
         return None
-    return column == code if code is not None else false()
+    return mine & Ticket.state.in_(_OFFICER_VISIBLE)
+
+
 
 
 # --- create -------------------------------------------------------------------------------
@@ -330,6 +351,37 @@ def _inserts(dialect: str) -> tuple[Any, Any]:
 
 # --- perform ------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class RoutedContent:
+    """What 补录 (``complete``) stores beside the workflow's validated fields: the category row and
+    the router's decision for the new content (:mod:`hotline.cases.completion` builds it)."""
+
+    category: Category
+    routing: dict[str, Any]                # RoutingDecision.to_dict()
+    district_code: str
+    street_code: str | None
+    community_code: str | None
+    department_code: str | None            # None: the district leads (属地牵头, decision 0009)
+    priority: str
+
+
+def _apply_content(ticket: Ticket, data: Mapping[str, Any], content: RoutedContent) -> dict[str, Any]:
+    """Store the completed content and its routing; returns what the ticket held before."""
+    previous = {"category_code": ticket.category_code, "category_name": ticket.category_name,
+                "description": ticket.description, "address": ticket.address, "lat": ticket.lat,
+                "lon": ticket.lon, "district_code": ticket.district_code, "street_code": ticket.street_code,
+                "department_code": ticket.department_code, "priority": ticket.priority}
+    category = content.category
+    ticket.category_id, ticket.category_ref, ticket.category_kind = category.id, category.standard_ref, category.kind
+    ticket.category_code, ticket.category_name = category.code, category.name
+    ticket.description, ticket.address = data["description"], data.get("address") or ""
+    ticket.lat, ticket.lon = data.get("lat"), data.get("lon")
+    ticket.district_code, ticket.street_code = content.district_code, content.street_code
+    ticket.community_code, ticket.department_code = content.community_code, content.department_code
+    ticket.priority = content.priority
+    ticket.routing = _check_json("routing", content.routing)[0]
+    return previous
+
 def _load_for_update(session: Session, ticket_id: int) -> Ticket | None:
     stmt = select(Ticket).where(Ticket.id == ticket_id).execution_options(populate_existing=True)
     if _is_postgres(session):
@@ -343,11 +395,6 @@ def _resolve_parent(session: Session, child: Ticket, transition: Transition) -> 
     if parent is None or parent.id == child.id or TicketState(parent.state) in TERMINAL_STATES:
         raise InvalidField(Action.MERGE, "parent", number, "the number of another ticket that is not terminal")
     return parent
-
-
-def _next_seq(session: Session, ticket_id: int) -> int:
-    last = session.execute(select(func.max(TicketEvent.seq)).where(TicketEvent.ticket_id == ticket_id)).scalar()
-    return (last or 0) + 1
 
 
 def _subscribe_to_parent(session: Session, child: Ticket, parent: Ticket) -> list[str]:
@@ -365,49 +412,65 @@ def _subscribe_to_parent(session: Session, child: Ticket, parent: Ticket) -> lis
 
 
 def _enqueue(session: Session, ticket: Ticket, event: TicketEvent, transition: Transition) -> int:
-    context = {
-        "number": ticket.number, "action": transition.action.value, "action_label": transition.action.label,
-        "from_state": transition.from_state.value, "to_state": transition.to_state.value,
-        "state_label": transition.to_state.label, "note": transition.note,
-        "category_name": ticket.category_name, "address": ticket.address,
-        "district_code": ticket.district_code, "department_code": ticket.department_code,
-        "at": _iso(event.at),
-    }
-    rows = []
-    for target in transition.notify:
-        if target == NOTIFY_CALLER:
-            phones = [ticket.caller_number] + list(session.execute(
-                select(TicketSubscription.phone).where(TicketSubscription.ticket_id == ticket.id)
-                .order_by(TicketSubscription.id)).scalars())
-            for phone in dict.fromkeys(p for p in phones if p):
-                rows.append(("sms", phone, target))
-        else:
-            rows.append(("internal", target, target))
-    if not rows:
-        return 0
-    insert = postgresql.insert if _is_postgres(session) else sqlite.insert
-    table = Notification.__table__
-    values = [{
-        "channel": channel, "to": to, "template": f"ticket.{transition.action.value}.{target}",
-        "body": json.dumps({**context, "target": target}, ensure_ascii=False),
-        "ticket_id": ticket.id, "dedup_key": f"ticket:{ticket.id}:event:{event.seq}:{target}:{to}",
-        "status": "pending", "attempts": 0, "next_attempt_at": event.at, "last_error": "",
-        "created_at": event.at,
-    } for channel, to, target in rows]
-    session.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=[table.c.dedup_key]))
-    return len(values)
+    """The event's notices, built by the notify service: staff targets as internal rows, the
+    caller (and subscribers) as SMS rows."""
+    values = []
+    staff = [target for target in transition.notify if target != NOTIFY_CALLER]
+    if len(staff) != len(transition.notify):
+        phones = [ticket.caller_number] + list(session.execute(
+            select(TicketSubscription.phone).where(TicketSubscription.ticket_id == ticket.id)
+            .order_by(TicketSubscription.id)).scalars())
+        template, text, error = _citizen_sms(session, ticket, transition)
+        values += [sms_row(ticket_id=ticket.id, event_seq=event.seq, target=NOTIFY_CALLER, phone=phone,
+                           template=template, text=text, error=error, at=event.at)
+                   for phone in dict.fromkeys(p for p in phones if p)]
+    if staff:
+        context = notice_context(
+            number=ticket.number, action=transition.action.value, action_label=transition.action.label,
+            from_state=transition.from_state.value, to_state=transition.to_state.value,
+            state_label=transition.to_state.label, note=transition.note, category_name=ticket.category_name,
+            address=ticket.address, district_code=ticket.district_code, department_code=ticket.department_code,
+            at=event.at)
+        values += internal_rows(ticket_id=ticket.id, event_seq=event.seq, action=transition.action.value,
+                                targets=staff, context=context, at=event.at)
+        deliver_after_commit(session, ticket.id)     # console notices within moments, not at the next tick
+    return add_outbox(session, values)
+
+
+def _citizen_sms(session: Session, ticket: Ticket, transition: Transition) -> tuple[str, str, str]:
+    """(template, text, error) of the caller's SMS for this transition, rendered now from the
+    notify templates (:mod:`hotline.notify.citizen`); a template fault is stored as the error."""
+    action = transition.action.value
+    context = {"number": ticket.number, "reason": transition.data.get("reason") or transition.note,
+               "result": transition.data.get("result") or transition.note,
+               "parent_number": transition.data.get("parent", "")}
+    if transition.action is Action.VERIFY_PASS:      # the result the unit reported (its last feedback)
+        feedback = session.execute(
+            select(TicketEvent.data, TicketEvent.note).where(TicketEvent.ticket_id == ticket.id,
+                                                             TicketEvent.action == Action.FEEDBACK.value)
+            .order_by(TicketEvent.seq.desc()).limit(1)).first()
+        if feedback is not None:
+            context["result"] = (feedback.data or {}).get("result") or feedback.note or context["result"]
+    try:
+        template, text = citizen_text(action, context)
+    except RenderError as exc:
+        return CITIZEN_TEMPLATES.get(action, f"ticket.{action}.caller")[:60], "", f"render: {exc}"
+    return template, text, ""
 
 
 def perform(
     session: Session, ticket_id: int, action: Action | str, actor: Actor, payload: Mapping[str, Any] | None,
     *, at: datetime, expected_version: int | None, stage_policy: StagePolicy,
     calendar: WorkCalendar | None = None, actor_name: str | None = None,
+    content: RoutedContent | None = None,
 ) -> Ticket:
     """Apply one workflow action to a stored ticket and record it (event, deadlines, outbox).
 
     Raises ``NotFound`` (no such ticket or outside the actor's scope), ``StaleTicket``
     (``expected_version`` is not the stored version, or a concurrent edit won), or a
     ``WorkflowError`` from ``workflow.plan`` — always before anything is written.
+    ``complete`` (补录) needs ``content``, the routed result of the payload
+    (:func:`hotline.cases.completion.complete_ticket` routes it and calls this).
     """
     _aware(at)
     calendar = calendar or WorkCalendar()
@@ -417,8 +480,11 @@ def perform(
     if expected_version is not None and ticket.version != expected_version:
         raise StaleTicket(ticket.number, expected_version, ticket.version)
     transition = plan(action, actor, ticket_view(ticket), payload)
+    if transition.action is Action.COMPLETE and content is None:
+        raise TypeError("complete needs the routed content: use hotline.cases.completion.complete_ticket")
     parent = _resolve_parent(session, ticket, transition) if transition.action is Action.MERGE else None
     data: dict[str, Any] = _json_safe(dict(transition.data))
+    note = transition.note
     version = ticket.version
 
     try:
@@ -433,6 +499,10 @@ def perform(
             elif transition.action is Action.REOPEN:
                 ticket.satisfaction = None
                 ticket.closed_at = None
+            elif transition.action is Action.COMPLETE:
+                data["previous"] = _json_safe(_apply_content(ticket, transition.data, content))
+                data["routing_rule"] = content.routing.get("rule_id")
+                note = note or f"补录诉求内容：{content.category.name}"
             if transition.to_state in _CLOSING_STATES:
                 ticket.closed_at = at
             if parent is not None:
@@ -452,10 +522,10 @@ def perform(
                 data["deadlines"] = deadlines
 
             event = TicketEvent(
-                ticket_id=ticket.id, seq=_next_seq(session, ticket.id), at=at, actor_id=actor.user_id,
+                ticket_id=ticket.id, seq=next_seq(session, ticket.id), at=at, actor_id=actor.user_id,
                 actor=_actor_label(actor, actor_name), action=transition.action.value,
                 from_state=transition.from_state.value, to_state=transition.to_state.value,
-                note=transition.note, data=data)
+                note=note, data=data)
             session.add(event)
             session.flush()
             _enqueue(session, ticket, event, transition)
@@ -468,21 +538,32 @@ def perform(
 
 # --- queries ------------------------------------------------------------------------------
 
-def list_tickets(
-    session: Session, actor: Actor, *, state: str | None = None, category_code: str | None = None,
-    district_code: str | None = None, q: str | None = None, page: int = 1, page_size: int = 20,
-    search_callers: bool = True,
-) -> tuple[list[Ticket], int]:
-    """One page of the tickets ``actor`` may see, newest first, and the total count.
+_NUMBER = re.compile(r"12319-\d{8}-\d{5}")
+_PHONE = re.compile(r"\+?\d{7,20}")
 
-    ``q`` searches number, description, address and — with ``search_callers`` — the caller's
-    number (roles that see masked numbers must not find tickets by a number they cannot see)."""
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        raise InvalidTicket("page", page, "页码必须是正整数")
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 200:
-        raise InvalidTicket("page_size", page_size, "每页条数应在 1 到 200 之间")
+
+def _text_search(q: str, search_callers: bool):
+    """``q`` as a condition: a whole ticket number or phone number matches exactly (index
+    look-ups); other text is looked for in number, description, address (and caller number)."""
+    if _NUMBER.fullmatch(q):
+        return Ticket.number == q
+    if search_callers and _PHONE.fullmatch(q):
+        return or_(Ticket.caller_number == q, Ticket.number.contains(q, autoescape=True))
+    fields = [Ticket.number, Ticket.description, Ticket.address]
+    if search_callers:
+        fields.append(Ticket.caller_number)
+    return or_(*(f.contains(q, autoescape=True) for f in fields))
+
+
+def ticket_conditions(
+    actor: Actor, *, state: str | None = None, category_code: str | None = None,
+    district_code: str | None = None, street_code: str | None = None, department_code: str | None = None,
+    created_from: datetime | None = None, created_before: datetime | None = None,
+    q: str | None = None, search_callers: bool = True,
+) -> list[Any]:
+    """The WHERE conditions of a ticket search by ``actor`` (scope first); see :func:`list_tickets`."""
     conditions = []
-    scope = _scope_filter(actor)
+    scope = scope_filter(actor)
     if scope is not None:
         conditions.append(scope)
     if state:
@@ -494,13 +575,51 @@ def list_tickets(
         conditions.append(Ticket.category_code.startswith(category_code, autoescape=True))
     if district_code:
         conditions.append(Ticket.district_code == district_code)
+    if street_code:
+        conditions.append(Ticket.street_code == street_code)
+    if department_code:
+        conditions.append(Ticket.department_code == department_code)
+    if created_from is not None:
+        conditions.append(Ticket.created_at >= _aware(created_from, "created_from"))
+    if created_before is not None:
+        conditions.append(Ticket.created_at < _aware(created_before, "created_before"))
     if q and q.strip():
-        pattern = q.strip()
-        fields = [Ticket.number, Ticket.description, Ticket.address]
-        if search_callers:
-            fields.append(Ticket.caller_number)
-        conditions.append(or_(*(f.contains(pattern, autoescape=True) for f in fields)))
-    total = session.execute(select(func.count()).select_from(Ticket).where(*conditions)).scalar_one()
+        conditions.append(_text_search(q.strip(), search_callers))
+    return conditions
+
+
+def check_page(page: Any, page_size: Any) -> None:
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise InvalidTicket("page", page, "页码必须是正整数")
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 200:
+        raise InvalidTicket("page_size", page_size, "每页条数应在 1 到 200 之间")
+
+
+def list_tickets(
+    session: Session, actor: Actor, *, state: str | None = None, category_code: str | None = None,
+    district_code: str | None = None, street_code: str | None = None, department_code: str | None = None,
+    created_from: datetime | None = None, created_before: datetime | None = None,
+    q: str | None = None, page: int = 1, page_size: int = 20, search_callers: bool = True,
+    count_limit: int | None = None,
+) -> tuple[list[Ticket], int]:
+    """One page of the tickets ``actor`` may see, newest first, and the total count.
+
+    Filters: state, category code prefix, district, street, department (the responsible one),
+    creation time ``created_from`` ≤ t < ``created_before``. ``q`` searches number, description,
+    address and — with ``search_callers`` — the caller's number (roles that see masked numbers
+    must not find tickets by a number they cannot see). With ``count_limit`` the count stops
+    after that many rows (a total above it means "more than ``count_limit``"): counting a
+    million rows for every page view is the list's main cost."""
+    check_page(page, page_size)
+    conditions = ticket_conditions(
+        actor, state=state, category_code=category_code, district_code=district_code, street_code=street_code,
+        department_code=department_code, created_from=created_from, created_before=created_before, q=q,
+        search_callers=search_callers)
+    if count_limit is None:
+        total = session.execute(select(func.count()).select_from(Ticket).where(*conditions)).scalar_one()
+    else:
+        capped = select(Ticket.id).where(*conditions).limit(count_limit + 1).subquery()
+        total = session.execute(select(func.count()).select_from(capped)).scalar_one()
     items = list(session.execute(
         select(Ticket).where(*conditions).order_by(Ticket.created_at.desc(), Ticket.id.desc())
         .offset((page - 1) * page_size).limit(page_size)).scalars())
@@ -545,6 +664,14 @@ def fresh_record(ticket: Ticket) -> TicketRecord:
     return TicketRecord(ticket, sorted(ticket.events, key=lambda e: e.seq), [], None, [])
 
 
+def tickets_created_by(session: Session, user_id: int, since: datetime, limit: int = 50) -> list[Ticket]:
+    """Tickets a user registered since ``since`` (an agent's 今日受理), newest first."""
+    created = select(TicketEvent.ticket_id).where(TicketEvent.actor_id == user_id, TicketEvent.seq == 1,
+                                                  TicketEvent.at >= since)
+    return list(session.execute(select(Ticket).where(Ticket.id.in_(created))
+                                .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)).scalars())
+
+
 def caller_history(session: Session, phone: str, limit: int = 10) -> list[Ticket]:
     """The latest tickets of a caller (screen pop), newest first; merged-in subscriptions included."""
     if not phone:
@@ -553,3 +680,20 @@ def caller_history(session: Session, phone: str, limit: int = 10) -> list[Ticket
     return list(session.execute(
         select(Ticket).where(or_(Ticket.caller_number == phone, Ticket.id.in_(subscribed)))
         .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)).scalars())
+
+
+def open_tickets_on_map(session: Session, now: datetime, limit: int = 2000) -> list[dict[str, Any]]:
+    """Open tickets with a location (一张图): overdue ones first, then the newest; each with
+    whether a running stage is past its deadline."""
+    overdue = (select(TicketDeadline.ticket_id)
+               .where(TicketDeadline.completed_at.is_(None), TicketDeadline.paused_at.is_(None),
+                      TicketDeadline.due_at < now).scalar_subquery())
+    open_values = [s.value for s in OPEN_STATES]
+    late = Ticket.id.in_(overdue)
+    rows = session.execute(
+        select(Ticket.number, Ticket.lat, Ticket.lon, Ticket.state, Ticket.category_name, Ticket.district_code,
+               late.label("overdue"))
+        .where(Ticket.state.in_(open_values), Ticket.lat.is_not(None), Ticket.lon.is_not(None))
+        .order_by(late.desc(), Ticket.created_at.desc()).limit(limit)).all()
+    return [{"number": r.number, "lat": r.lat, "lon": r.lon, "state": r.state, "category": r.category_name,
+             "district": r.district_code, "overdue": bool(r.overdue)} for r in rows]

@@ -8,7 +8,7 @@ Nothing is written on a refusal.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
@@ -17,16 +17,18 @@ from fastapi.responses import Response
 from hotline.cases import schemas
 from hotline.cases.duplicates import DuplicateCandidate, duplicates_of
 from hotline.cases.intake import intake_ticket, propose_duplicates_before, route_report
+from hotline.cases.completion import complete_ticket
 from hotline.cases.schemas import duplicate_out, state_label, ticket_detail, ticket_summary
 from hotline.cases.service import (
     caller_history, fresh_record, get_ticket, list_tickets, perform, ticket_record,
 )
-from hotline.cases.workflow import Action
+from hotline.cases.workflow import Action, TicketState
 from hotline.privacy import FULL_NUMBER_ROLES
 from hotline.users.roles import Role
-from hotline.web.api import ApiRoute, actor_of, api_errors, app_state, now_for
+from hotline.web.api import ApiRoute, actor_of, api_errors, app_state, error_responses, now_for
 from hotline.web.security import CurrentUser, current_user, require_roles
 from hotline.web.write_lane import in_write_lane
+from hotline.times import json_default
 
 __all__ = ["router"]
 
@@ -36,16 +38,10 @@ INTAKE_ROLES = (Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR)
 HISTORY_ROLES = (Role.AGENT, Role.SUPERVISOR)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 # --- endpoints -----------------------------------------------------------------------------
 
 @router.post("/tickets", status_code=status.HTTP_201_CREATED, response_model=schemas.TicketCreated,
-             summary="受理登记工单（自动路由并提示疑似重复件）")
+             summary="受理登记工单（自动路由并提示疑似重复件）", responses=error_responses(409))
 async def create_ticket_api(body: schemas.TicketCreate, request: Request,
                             user: CurrentUser = Depends(require_roles(*INTAKE_ROLES))) -> Response:
     """Route the report, register it in state 受理, and list open tickets that may be the same problem."""
@@ -67,7 +63,7 @@ async def create_ticket_api(body: schemas.TicketCreate, request: Request,
         detail = ticket_detail(fresh_record(result.ticket), user, at)
     out = {"ticket": detail, "duplicates": [duplicate_out(c) for c in duplicates], "created": result.created}
     # Serialised here (the hot path of intake); the response_model documents the same shape.
-    return Response(json.dumps(out, ensure_ascii=False, allow_nan=False, default=_json_default),
+    return Response(json.dumps(out, ensure_ascii=False, allow_nan=False, default=json_default),
                     status_code=status.HTTP_201_CREATED, media_type="application/json")
 
 
@@ -93,18 +89,26 @@ def _register(state: Any, body: schemas.TicketCreate, user: CurrentUser, report:
 @router.get("/tickets", response_model=schemas.TicketPage, summary="工单列表（按权限范围过滤）")
 def list_tickets_api(
     request: Request, user: CurrentUser = Depends(current_user),
-    state_: str | None = Query(None, alias="state", description="工单状态，如 received、dispatched"),
+    state_: TicketState | None = Query(None, alias="state", description="工单状态，如 received、dispatched"),
     category: str | None = Query(None, max_length=20, description="分类编码（前缀匹配）"),
     district: str | None = Query(None, max_length=6, description="区县代码"),
+    street: str | None = Query(None, max_length=9, description="街道（乡镇）代码"),
+    department: str | None = Query(None, max_length=40, description="责任部门代码"),
+    created_from: date | None = Query(None, alias="from", description="受理日期起（含），YYYY-MM-DD，北京时间"),
+    created_to: date | None = Query(None, alias="to", description="受理日期止（含），YYYY-MM-DD，北京时间"),
     q: str | None = Query(None, max_length=100, description="搜索编号、内容、地址、来电号码"),
     page: int = Query(1, ge=1, le=100000), page_size: int = Query(20, ge=1, le=200),
 ) -> dict:
-    """District and department officers see only their own tickets."""
+    """District and department officers see only the tickets their unit is responsible for."""
     state = app_state(request)
+    tz = now_for(state).tzinfo
+    start = datetime.combine(created_from, time(0), tz) if created_from else None
+    end = datetime.combine(created_to + timedelta(days=1), time(0), tz) if created_to else None
     with api_errors(), state.read_sessions() as s:
         # Masked roles search number, content and address — never callers' numbers.
-        items, total = list_tickets(s, actor_of(user), state=state_, category_code=category, district_code=district,
-                                    q=q, page=page, page_size=page_size,
+        items, total = list_tickets(s, actor_of(user), state=state_.value if state_ else None, category_code=category, district_code=district,
+                                    street_code=street, department_code=department, created_from=start,
+                                    created_before=end, q=q, page=page, page_size=page_size,
                                     search_callers=user.role in FULL_NUMBER_ROLES)
         return {"items": [ticket_summary(t, user.role) for t in items], "total": total,
                 "page": page, "page_size": page_size}
@@ -121,7 +125,7 @@ def get_ticket_api(request: Request, number: str = NumberPath, user: CurrentUser
 
 
 @router.post("/tickets/{number}/actions/{action}", response_model=schemas.TicketDetail,
-             summary="执行工单操作（立案、派遣、签收、反馈、核查、回访、并案等）")
+             summary="执行工单操作（补录、立案、派遣、签收、反馈、核查、回访、并案等）", responses=error_responses(409))
 @in_write_lane
 def perform_action_api(body: schemas.ActionRequest, request: Request, number: str = NumberPath,
                        action: str = Path(..., max_length=40, description="操作，如 register、dispatch、merge"),
@@ -136,10 +140,15 @@ def perform_action_api(body: schemas.ActionRequest, request: Request, number: st
         payload.pop("unit")
     stage_policy = state.stage_policy or (lambda _t, _s: None)
     with api_errors(), state.sessions() as s, s.begin():
-        ticket = get_ticket(s, actor_of(user), number)
-        ticket = perform(s, ticket.id, action, actor_of(user), payload, at=now_for(state),
-                         expected_version=body.expected_version, stage_policy=stage_policy,
-                         calendar=state.calendar, actor_name=user.display_name or None)
+        if action == Action.COMPLETE.value:     # 补录: the content is routed again
+            ticket = complete_ticket(s, state, number, actor_of(user), payload, at=now_for(state),
+                                     expected_version=body.expected_version,
+                                     actor_name=user.display_name or None)
+        else:
+            ticket = get_ticket(s, actor_of(user), number)
+            ticket = perform(s, ticket.id, action, actor_of(user), payload, at=now_for(state),
+                             expected_version=body.expected_version, stage_policy=stage_policy,
+                             calendar=state.calendar, actor_name=user.display_name or None)
         return ticket_detail(ticket_record(s, ticket), user, now_for(state))
 
 

@@ -17,10 +17,12 @@ The machine (■ = terminal: nothing leaves it)::
      in_progress ─feedback─────────────────────────▶ resolved ─verify_pass─▶ closed 已结案
      closed ─callback─▶ callback_done 已回访        closed | callback_done ─reopen(重办)─▶ dispatched
      every open state ─void─▶ voided 已作废 ■
+     received ─complete(补录)─▶ received   (content of a voicemail / failed-transfer ticket, re-routed)
 
 Who may act (``Role``); officers only on tickets in their scope (see ``in_scope``):
 
   action                  from state(s)                      roles
+  complete 补录           received                           agent, dispatcher, supervisor, admin
   register 立案           received                           agent, dispatcher, supervisor, admin
   reject 不予立案         received                           agent, supervisor, admin
   answer_directly         received                           agent, supervisor, admin
@@ -41,7 +43,12 @@ Who may act (``Role``); officers only on tickets in their scope (see ``in_scope`
   void 作废               every open state                   supervisor, admin
 
 Decisions: supervisors and admins can do what agents and dispatchers do, but never act for a
-department (签收/退回/延期申请/反馈 belong to the responsible unit). A direct answer (咨询) ends the
+department (签收/退回/延期申请/反馈 belong to the responsible unit). The responsible unit
+(责任单位, decision 0009) is the ticket's department when it has one, else its district: only
+that unit's officers act on the ticket, and officers see a ticket only once it was handed over
+(``OFFICER_VISIBLE_STATES``). A ticket without content (category and description: the IVR's
+voicemail and failed-transfer tickets) cannot be registered or dispatched until it is completed
+(``complete``, which the service re-routes). A direct answer (咨询) ends the
 ticket at intake. A pending extension request does not block feedback. ``closed`` is not open
 (work is done) but not terminal: the callback and a reopen can still follow. Reopen returns the
 ticket to the same responsible unit (重新交办); that unit may return it if it is not theirs.
@@ -49,7 +56,7 @@ An approved extension moves the 处置 deadline by the duration stored with the 
 that is the SLA layer's job, so approve/deny start and stop no stage here.
 
 Errors are checked in this order: state (``IllegalTransition``), role and scope
-(``PermissionDenied``), payload (``MissingField`` / ``InvalidField``).
+(``PermissionDenied``), content (``IncompleteTicket``), payload (``MissingField`` / ``InvalidField``).
 """
 
 from __future__ import annotations
@@ -59,15 +66,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Mapping
 
-from hotline.sla.deadlines import Unit
+from hotline.sla.deadlines import TimeUnit
 from hotline.users.roles import Role
 
 __all__ = [
     "TicketState", "Action", "Satisfaction", "Actor", "TicketView", "Transition",
-    "WorkflowError", "IllegalTransition", "PermissionDenied", "MissingField", "InvalidField",
-    "OPEN_STATES", "TERMINAL_STATES", "STAGE_ACCEPT", "STAGE_HANDLE", "STAGE_VERIFY", "STAGE_CALLBACK",
+    "WorkflowError", "IllegalTransition", "PermissionDenied", "IncompleteTicket", "MissingField", "InvalidField",
+    "OPEN_STATES", "TERMINAL_STATES", "OFFICER_VISIBLE_STATES", "OFFICER_ACTIONS",
+    "STAGE_ACCEPT", "STAGE_HANDLE", "STAGE_VERIFY", "STAGE_CALLBACK",
     "NOTIFY_CALLER", "NOTIFY_RESPONSIBLE", "NOTIFY_DISPATCHER", "NOTIFY_SUPERVISOR",
-    "plan", "available_actions", "in_scope",
+    "plan", "available_actions", "in_scope", "responsible_unit",
 ]
 
 
@@ -123,9 +131,16 @@ OPEN_STATES = frozenset({
 TERMINAL_STATES = frozenset({
     TicketState.REJECTED, TicketState.ANSWERED, TicketState.MERGED, TicketState.VOIDED,
 })
+# What district and department officers may see: tickets handed over to a unit (dispatched) and
+# what followed. Never the desk's intake states, nor tickets that ended there (decision 0009).
+OFFICER_VISIBLE_STATES = frozenset({
+    TicketState.DISPATCHED, TicketState.IN_PROGRESS, TicketState.RETURNED, TicketState.EXTENSION_REQUESTED,
+    TicketState.RESOLVED, TicketState.CLOSED, TicketState.CALLBACK_DONE, TicketState.VOIDED,
+})
 
 
 class Action(str, Enum):
+    COMPLETE = "complete"
     REGISTER = "register"
     REJECT = "reject"
     ANSWER_DIRECTLY = "answer_directly"
@@ -150,6 +165,7 @@ class Action(str, Enum):
 
 
 ACTION_LABELS = {
+    Action.COMPLETE: "补录",
     Action.REGISTER: "立案",
     Action.REJECT: "不予立案",
     Action.ANSWER_DIRECTLY: "直接答复",
@@ -208,11 +224,14 @@ class TicketView:
 
     ``satisfaction`` is the result of the latest callback; the service stores
     ``Transition.data["satisfaction"]`` on a callback and clears it on a reopen.
+    ``has_content``: the ticket has a category and a description (tickets the IVR opens from a
+    voicemail or a failed transfer have neither until they are completed).
     """
     state: TicketState
     district_code: str | None = None
     department_code: str | None = None
     satisfaction: Satisfaction | None = None
+    has_content: bool = True
 
 
 @dataclass(frozen=True)
@@ -250,6 +269,16 @@ class PermissionDenied(WorkflowError):
         super().__init__(message)
 
 
+class IncompleteTicket(WorkflowError):
+    """Register/dispatch of a ticket that has no category or description yet (补录 first)."""
+
+    def __init__(self, action: Action):
+        self.action = action
+        super().__init__(
+            f"工单尚未补录分类和诉求内容，请先“补录”再“{action.label}”"
+            f"(ticket has no category or description: complete it before '{action.value}')")
+
+
 class MissingField(WorkflowError):
     def __init__(self, action: Action, field_name: str, message: str | None = None):
         self.action, self.field = action, field_name
@@ -278,6 +307,12 @@ FIELD_LABELS = {
     "responsible": "责任区县或责任部门",
     "district_code": "责任区县代码",
     "department_code": "责任部门代码",
+    "category_code": "分类",
+    "kind": "分类类型",
+    "description": "诉求内容",
+    "address": "地址",
+    "lat": "纬度",
+    "lon": "经度",
 }
 
 
@@ -302,6 +337,8 @@ class _Rule:
     conditional_roles: frozenset[Role] = frozenset()
     condition: Callable[[TicketView], bool] | None = None
     condition_text: str = ""
+    # Refused (IncompleteTicket) while the ticket has no category or description.
+    needs_content: bool = False
 
 
 def _dissatisfied(ticket: TicketView) -> bool:
@@ -318,15 +355,16 @@ _RUNNING_STAGE = {
 }
 
 TRANSITIONS: dict[tuple[TicketState, Action], _Rule] = {
-    (S.RECEIVED, A.REGISTER): _Rule(S.REGISTERED, _REGISTER),
+    (S.RECEIVED, A.COMPLETE): _Rule(S.RECEIVED, _REGISTER, ("category_code", "description")),
+    (S.RECEIVED, A.REGISTER): _Rule(S.REGISTERED, _REGISTER, needs_content=True),
     (S.RECEIVED, A.REJECT): _Rule(S.REJECTED, _INTAKE, ("reason",), notify=_CALLER),
     (S.RECEIVED, A.ANSWER_DIRECTLY): _Rule(S.ANSWERED, _INTAKE, ("result",), notify=_CALLER),
     (S.RECEIVED, A.MERGE): _Rule(S.MERGED, _INTAKE, ("parent",), notify=_CALLER),
     (S.REGISTERED, A.MERGE): _Rule(S.MERGED, _DISPATCH, ("parent",), notify=_CALLER),
     (S.REGISTERED, A.DISPATCH): _Rule(S.DISPATCHED, _DISPATCH, ("responsible",),
-                                      starts=STAGE_ACCEPT, notify=_RESP),
+                                      starts=STAGE_ACCEPT, notify=_RESP, needs_content=True),
     (S.RETURNED, A.REDISPATCH): _Rule(S.DISPATCHED, _DISPATCH, ("responsible",),
-                                      starts=STAGE_ACCEPT, notify=_RESP),
+                                      starts=STAGE_ACCEPT, notify=_RESP, needs_content=True),
     (S.DISPATCHED, A.ACCEPT): _Rule(S.IN_PROGRESS, _OFFICERS, stops=STAGE_ACCEPT, starts=STAGE_HANDLE),
     (S.DISPATCHED, A.RETURN): _Rule(S.RETURNED, _OFFICERS, ("reason",), stops=STAGE_ACCEPT,
                                     notify=(NOTIFY_DISPATCHER,)),
@@ -357,15 +395,31 @@ TRANSITIONS: dict[tuple[TicketState, Action], _Rule] = {
 }
 del S, A
 
+#: The actions only the responsible unit's officers take (签收, 退回, 延期申请, 反馈).
+OFFICER_ACTIONS = frozenset(action for (_state, action), rule in TRANSITIONS.items() if rule.roles == _OFFICERS)
+
 
 # --- checks ------------------------------------------------------------------------------------
 
+def responsible_unit(ticket: TicketView) -> tuple[str, str] | None:
+    """The unit a ticket is with: ``("department", code)`` when it has a department, else
+    ``("district", code)``; ``None`` when it names neither (decision 0009)."""
+    if ticket.department_code:
+        return ("department", ticket.department_code)
+    if ticket.district_code:
+        return ("district", ticket.district_code)
+    return None
+
+
 def in_scope(actor: Actor, ticket: TicketView) -> bool:
-    """Scoped roles act only on tickets of their own district or department; others everywhere."""
+    """Officers act only for their own unit, and only when it is the ticket's responsible unit
+    (a district officer never acts on a ticket a department is responsible for, even in their
+    district); other roles everywhere."""
+    unit = responsible_unit(ticket)
     if actor.role is Role.DISTRICT_OFFICER:
-        return actor.district_code is not None and actor.district_code == ticket.district_code
+        return actor.district_code is not None and unit == ("district", actor.district_code)
     if actor.role is Role.DEPARTMENT_OFFICER:
-        return actor.department_code is not None and actor.department_code == ticket.department_code
+        return actor.department_code is not None and unit == ("department", actor.department_code)
     return True
 
 
@@ -387,16 +441,19 @@ def _rule_for(actor: Actor, ticket: TicketView, action: Action) -> _Rule:
                 f"(role '{role.value}' may not '{action.value}' in state '{ticket.state.value}')",
                 role, action)
     if not in_scope(actor, ticket):
-        if role is Role.DISTRICT_OFFICER:
-            mine, theirs, what = actor.district_code, ticket.district_code, "district"
-            text = "区县"
-        else:
-            mine, theirs, what = actor.department_code, ticket.department_code, "department"
-            text = "部门"
+        mine = actor.district_code if role is Role.DISTRICT_OFFICER else actor.department_code
+        text = "区县" if role is Role.DISTRICT_OFFICER else "部门"
+        kind, theirs = responsible_unit(ticket) or ("", None)
         raise PermissionDenied(
-            f"工单的责任{text}为“{theirs or '未指定'}”，不属于本{text}“{mine or '未指定'}”，无权执行“{action.label}”"
-            f"(ticket {what} {theirs!r} is outside actor {what} {mine!r})", role, action)
+            f"工单的责任单位为{_UNIT_TEXT.get(kind, '')}“{theirs or '未指定'}”，不是本{text}“{mine or '未指定'}”，"
+            f"无权执行“{action.label}”"
+            f"(ticket's responsible unit {kind or 'none'} {theirs!r} is not the actor's {mine!r})", role, action)
+    if rule.needs_content and not ticket.has_content:
+        raise IncompleteTicket(action)
     return rule
+
+
+_UNIT_TEXT = {"department": "部门", "district": "区县"}
 
 
 def _text(payload: Mapping[str, Any], key: str) -> str | None:
@@ -434,24 +491,70 @@ def _validated(action: Action, rule: _Rule, ticket: TicketView, payload: Mapping
         raw = payload.get("duration")
         if _blank(raw):
             raise MissingField(action, "duration")
-        unit = payload.get("unit", Unit.WORKING_DAYS)
+        unit = payload.get("unit", TimeUnit.WORKING_DAYS)
         try:
-            unit = Unit(unit)
+            unit = TimeUnit(unit)
         except ValueError:
-            raise InvalidField(action, "unit", unit, "one of " + ", ".join(u.value for u in Unit)) from None
+            raise InvalidField(action, "unit", unit, "one of " + ", ".join(u.value for u in TimeUnit)) from None
         if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw <= 0:
             raise InvalidField(action, "duration", raw, "a positive number")
-        if unit is Unit.WORKING_DAYS and raw != int(raw):
+        if unit is TimeUnit.WORKING_DAYS and raw != int(raw):
             raise InvalidField(action, "duration", raw, "a whole number of working days")
         data["duration"], data["unit"] = raw, unit
 
     if "responsible" in rule.requires:
-        # A (re)dispatch may name the responsible unit(s); otherwise the ticket's routing stands.
-        district = _text(payload, "district_code") or ticket.district_code
-        department = _text(payload, "department_code") or ticket.department_code
-        if district is None and department is None:
-            raise MissingField(action, "responsible")
-        data["district_code"], data["department_code"] = district, department
+        data.update(_responsible(action, ticket, payload))
+    if "category_code" in rule.requires:
+        data.update(_content(action, payload))
+    return data
+
+
+def _responsible(action: Action, ticket: TicketView, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The units of a (re)dispatch. ``responsible`` = ``district`` hands the ticket to the district
+    (no department), ``department`` to the department; without it the ticket's routing stands.
+    ``district_code``/``department_code`` name other units than the routed ones."""
+    choice = _text(payload, "responsible")
+    district = _text(payload, "district_code") or ticket.district_code
+    department = _text(payload, "department_code") or ticket.department_code
+    if choice == "district":
+        if district is None:
+            raise MissingField(action, "district_code")
+        department = None
+    elif choice == "department":
+        if department is None:
+            raise MissingField(action, "department_code")
+    elif choice is not None:
+        raise InvalidField(action, "responsible", choice, "'district' or 'department'")
+    if district is None and department is None:
+        raise MissingField(action, "responsible")
+    return {"district_code": district, "department_code": department}
+
+
+def _content(action: Action, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What 补录 stores: category (code and optional kind), description, address, point."""
+    data: dict[str, Any] = {}
+    for name in ("category_code", "description"):
+        value = _text(payload, name)
+        if value is None:
+            raise MissingField(action, name)
+        data[name] = value
+    kind = _text(payload, "kind")
+    if kind is not None and kind not in ("component", "matter"):
+        raise InvalidField(action, "kind", kind, "'component' or 'matter'")
+    data["kind"] = kind
+    data["address"] = _text(payload, "address") or ""
+    lat, lon = payload.get("lat"), payload.get("lon")
+    if _blank(lat) != _blank(lon):
+        raise MissingField(action, "lon" if _blank(lon) else "lat",
+                           "经纬度须同时填写(lat and lon go together)")
+    for name, value, bound in (("lat", lat, 90), ("lon", lon, 180)):
+        if _blank(value):
+            data[name] = None
+        elif (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+              or not -bound <= value <= bound):
+            raise InvalidField(action, name, value, f"a number between -{bound} and {bound}")
+        else:
+            data[name] = float(value)
     return data
 
 
@@ -459,7 +562,7 @@ def plan(action: Action | str, actor: Actor, ticket: TicketView, payload: Mappin
     """Check ``action`` by ``actor`` on ``ticket`` and describe the resulting transition.
 
     Payload keys: ``reason``, ``result``, ``parent`` (ticket number), ``satisfaction``,
-    ``duration`` (+ ``unit``, a ``hotline.sla.Unit``, default working days), ``district_code``/``department_code``
+    ``duration`` (+ ``unit``, a ``hotline.sla.TimeUnit``, default working days), ``district_code``/``department_code``
     (dispatch/redispatch), ``note`` (free text for the TicketEvent).
     """
     try:

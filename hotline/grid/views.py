@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from hotline.web.api import ApiRoute
+from hotline.web.api import ApiRoute, error_responses
 from hotline.grid.models import GridUnit
+from hotline.grid.service import units_geojson
 from hotline.web.security import CurrentUser, current_user
 
 router = APIRouter(prefix="/api/grid", tags=["网格"], route_class=ApiRoute)
@@ -43,7 +44,8 @@ class LocateOut(BaseModel):
     chain: list[ChainUnit]
 
 
-@router.get("/units", response_model=list[UnitOut], summary="网格单元列表（按层级、上级单元筛选）")
+@router.get("/units", response_model=list[UnitOut], summary="网格单元列表（按层级、上级单元筛选）",
+            responses=error_responses(404))
 def list_units(request: Request, _user: CurrentUser = Depends(current_user),
                level: int | None = Query(None, ge=1, le=4, description="1 区县、2 街道（乡镇）、3 社区（村）、4 单元网格"),
                parent: str | None = Query(None, min_length=6, max_length=15, description="上级单元代码"),
@@ -67,7 +69,16 @@ def list_units(request: Request, _user: CurrentUser = Depends(current_user),
                  "verified": u.verified} for u, pc in s.execute(stmt)]
 
 
-@router.get("/locate", response_model=LocateOut, summary="坐标定位到网格（最小单元及上级链）")
+@router.get("/geojson", summary="网格单元边界（GeoJSON，WGS-84），供地图绘制")
+def geojson(request: Request, _user: CurrentUser = Depends(current_user),
+            level: list[Annotated[int, Field(ge=1, le=4)]] = Query(
+                [1, 2], description="层级：1 区县、2 街道（乡镇）、3 社区（村）、4 单元网格")) -> dict:
+    with request.app.state.hotline.read_sessions() as s:
+        return units_geojson(s, level)
+
+
+@router.get("/locate", response_model=LocateOut, summary="坐标定位到网格（最小单元及上级链）",
+            responses=error_responses(404, 503))
 def locate(request: Request, _user: CurrentUser = Depends(current_user),
            lat: float = Query(..., ge=-90, le=90, allow_inf_nan=False, description="纬度（WGS-84）"),
            lon: float = Query(..., ge=-180, le=180, allow_inf_nan=False, description="经度（WGS-84）")) -> dict:

@@ -1,13 +1,18 @@
-"""Internal notifications → real SMS: who ``responsible``, ``supervisor`` … are, and what they read.
+"""Internal notifications → console notices and SMS: who ``responsible``, ``supervisor`` … are,
+and what they read.
 
 The case service (:mod:`hotline.cases.service`) and the SLA sweep (:mod:`hotline.sla.sweep`)
 store messages for people by *target*, not by number: a ``Notification`` row with channel
 ``internal``, ``to`` = the target, template ``ticket.<action>.<target>`` and the JSON context
-in ``body``. :meth:`NotificationFlows.resolve_pending` turns each such row into SMS rows the
-:class:`~hotline.notify.service.OutboxSender` can send:
+in ``body``. :meth:`NotificationFlows.resolve_pending` delivers each such row:
+
+1. **In the console** (通知中心, :mod:`hotline.notify.console`): one notice for every active user
+   the target means (the responsible unit's officers, a role's users …), pushed live to their
+   open pages by ``on_notices`` after the transaction commits.
+2. **By SMS** as an extra channel, only to *mobile* numbers of the target:
 
 =====================  ==================================================================
-target                 recipient(s)
+target                 SMS recipient(s)
 =====================  ==================================================================
 ``responsible``        the ticket's department SMS number (``departments.sms_number``,
                        synced from ``routing_rules.yaml`` ``departments[].sms``); without
@@ -19,10 +24,13 @@ target                 recipient(s)
 ``admin``, ``agent``   :func:`role_numbers_from_env`)
 =====================  ==================================================================
 
-The internal row itself becomes the SMS to the first recipient; further recipients get
-their own rows (``dedup_key`` = the internal key + ``>n``). A row that cannot be resolved
-(no number configured, a landline that cannot receive SMS, a template fault) ends
-``failed`` with a clear ``last_error`` — never an exception into the workflow or the sweep.
+With console recipients, a landline or a missing number simply means no SMS: the row becomes
+the SMS to the first mobile, or (no mobile) channel ``console``, status ``sent``. Without any
+console recipient the SMS is the only channel, and a row that cannot be resolved (no number
+configured, a landline, a template fault) ends ``failed`` with a clear ``last_error`` — never an
+exception into the workflow or the sweep. Further SMS recipients get their own rows
+(``dedup_key`` = the internal key + ``>n``). Every update of an internal row is conditional on
+it still being pending, and notices are unique per (row, user): nothing is delivered twice.
 
 Texts come from the notify templates (``hotline/notify/templates``): the SLA warning
 (``sla_warning``) and overdue/escalation (``sla_overdue``) templates, ``ticket_dispatched``
@@ -38,17 +46,19 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.cases.models import TicketDeadline
+from hotline.cases.models import Ticket, TicketDeadline
 from hotline.database import utcnow
 from hotline.departments.models import Department
+from hotline.notify import console
+from hotline.notify.console import NoticeOut
 from hotline.notify.models import Notification
 from hotline.notify.render import RenderError, render, template_names
-from hotline.notify.service import FAILED, PENDING, InvalidPhoneNumber, OutboxSender, normalise_phone
+from hotline.notify.service import FAILED, PENDING, SENT, InvalidPhoneNumber, OutboxSender, normalise_phone
 from hotline.notify.service import _Claim  # SmsOutboxSender re-implements OutboxSender._claim
 
 log = logging.getLogger(__name__)
@@ -59,6 +69,7 @@ __all__ = [
 ]
 
 INTERNAL = "internal"
+CONSOLE = "console"          # an internal row delivered in the console only (no mobile to text)
 ROLE_NUMBERS_ENV = "HOTLINE_NOTIFY_ROLE_NUMBERS"
 ROLE_TARGETS = ("dispatcher", "supervisor", "admin", "agent")
 _TARGET_LABELS = {"dispatcher": "派遣员", "supervisor": "值班长", "admin": "系统管理员", "agent": "坐席"}
@@ -91,7 +102,8 @@ def role_numbers_from_env(value: str | None = None) -> dict[str, tuple[str, ...]
 
 @dataclass
 class ResolveReport:
-    resolved: int = 0        # internal rows turned into SMS rows
+    resolved: int = 0        # internal rows delivered (console notices and/or SMS rows)
+    notices: int = 0         # console notices created
     messages: int = 0        # SMS rows queued (pending) in total
     failed: int = 0          # internal rows or recipients that ended failed
     errors: list[str] = field(default_factory=list)
@@ -110,8 +122,10 @@ def _parse_time(value: Any) -> datetime | None:
 class NotificationFlows:
     """Resolves internal notification rows (see module doc). ``rules`` = the loaded routing rules."""
 
-    def __init__(self, rules, *, role_numbers: Mapping[str, Sequence[str]] | None = None, tz=None):
+    def __init__(self, rules, *, role_numbers: Mapping[str, Sequence[str]] | None = None, tz=None,
+                 on_notices: Callable[[list[NoticeOut]], None] | None = None):
         self.rules = rules
+        self.on_notices = on_notices      # called with the console notices of each committed batch
         self.role_numbers = {k: tuple(v) for k, v in (role_numbers or {}).items()}
         unknown = sorted(set(self.role_numbers) - set(ROLE_TARGETS))
         if unknown:
@@ -218,23 +232,51 @@ class NotificationFlows:
     # -- resolving --------------------------------------------------------------------------------
 
     def resolve_pending(self, sessions: sessionmaker[Session], *, now: datetime | None = None,
-                        batch: int = 200) -> ResolveReport:
-        """Resolve every pending internal row (batches of ``batch``, one transaction each)."""
+                        batch: int = 200, ticket_ids: Sequence[int] | None = None) -> ResolveReport:
+        """Resolve every pending internal row (batches of ``batch``, one transaction each), or only
+        those of ``ticket_ids`` (the immediate delivery after a ticket action). Console notices
+        are handed to ``on_notices`` once their transaction has committed."""
         report = ResolveReport()
+        conditions = [Notification.channel == INTERNAL, Notification.status == PENDING]
+        if ticket_ids is not None:
+            if not ticket_ids:
+                return report
+            conditions.append(Notification.ticket_id.in_(list(ticket_ids)))
         while True:
+            delivered: list[NoticeOut] = []
             with sessions() as session, session.begin():
                 rows = session.execute(
-                    select(Notification)
-                    .where(Notification.channel == INTERNAL, Notification.status == PENDING)
+                    select(Notification).where(*conditions)
                     .order_by(Notification.id).limit(batch).with_for_update(skip_locked=True)
                 ).scalars().all()
                 for row in rows:
-                    self._resolve(session, row, now or utcnow(), report)
+                    delivered += self._resolve(session, row, now or utcnow(), report)
+            if delivered:
+                report.notices += len(delivered)
+                if self.on_notices is not None:
+                    try:
+                        self.on_notices(delivered)
+                    except Exception:      # a live push must never undo or repeat a delivery
+                        log.exception("pushing %d console notices failed", len(delivered))
             if len(rows) < batch:
                 return report
 
-    def _resolve(self, session: Session, row: Notification, now: datetime, report: ResolveReport) -> None:
-        def fail(message: str) -> None:
+    def _sms_numbers(self, session: Session, target: str, context: Mapping[str, Any]) -> list[str]:
+        """Mobile numbers (E.164) of a target; landlines and missing numbers are left out."""
+        try:
+            numbers = self.recipients(session, target, context)
+        except Unresolvable:
+            return []
+        out = []
+        for number in numbers:
+            try:
+                out.append(normalise_phone(number))
+            except InvalidPhoneNumber:
+                log.info("notice for %s: %r cannot receive SMS, console only", target, number)
+        return out
+
+    def _resolve(self, session: Session, row: Notification, now: datetime, report: ResolveReport) -> list[NoticeOut]:
+        def fail(message: str) -> list[NoticeOut]:
             done = session.execute(
                 update(Notification).where(Notification.id == row.id, Notification.channel == INTERNAL,
                                            Notification.status == PENDING)
@@ -243,6 +285,7 @@ class NotificationFlows:
                 report.failed += 1
                 report.errors.append(f"notification {row.id} ({row.to}): {message}")
                 log.warning("internal notification %s to %s not resolvable: %s", row.id, row.to, message)
+            return []
 
         try:
             context = json.loads(row.body or "{}")
@@ -251,11 +294,54 @@ class NotificationFlows:
         except ValueError as exc:
             return fail(f"通知内容无法解析(body is not JSON: {exc})")
         target = row.to
+        if target == "responsible" and row.ticket_id is not None and "lead" not in context:
+            routing = session.execute(select(Ticket.routing).where(Ticket.id == row.ticket_id)).scalar()
+            context["lead"] = routing.get("lead") if isinstance(routing, dict) else None
+        users = console.recipients(session, target, context)
+        if not users:       # nobody in the console: the SMS is the only channel, and its faults show
+            return self._resolve_sms_only(session, row, context, now, report, fail)
+        try:
+            template, text, _ctx = self.text(session, row, context)
+        except (Unresolvable, RenderError) as exc:
+            return fail(f"通知模板错误(render: {exc})")
+        numbers = self._sms_numbers(session, target, context)
+        if numbers:
+            values = {"channel": "sms", "to": numbers[0], "body": text, "next_attempt_at": now, "last_error": ""}
+        else:
+            values = {"channel": CONSOLE, "body": text, "status": SENT, "sent_at": now,
+                      "last_error": f"已送达通知中心 {len(users)} 人(no mobile: console only)"}
+        if template:
+            values["template"] = template[:60]
+        done = session.execute(
+            update(Notification).where(Notification.id == row.id, Notification.channel == INTERNAL,
+                                       Notification.status == PENDING)
+            .values(**values).execution_options(synchronize_session=False))
+        if not done.rowcount:
+            return []  # resolved by someone else meanwhile
+        report.resolved += 1
+        action = str(context.get("action") or "")
+        delivered = console.add_notices(
+            session, user_ids=users, notification_id=row.id, ticket_id=row.ticket_id,
+            ticket_number=str(context.get("number") or ""), title=console.title_for(action, context.get("action_label", "")),
+            body=console.console_body(text), at=now)
+        for i, number in enumerate(numbers):
+            if i == 0:
+                report.messages += 1
+                continue
+            key = f"{row.dedup_key}>{i}" if row.dedup_key else None
+            extra = self._enqueue_text(session, number, text, template or row.template, row.ticket_id, key, now)
+            if extra is not None:
+                report.messages += 1
+        return delivered
+
+    def _resolve_sms_only(self, session: Session, row: Notification, context: dict, now: datetime,
+                          report: ResolveReport, fail) -> list[NoticeOut]:
+        target = row.to
         try:
             numbers = self.recipients(session, target, context)
             template, text, ctx = self.text(session, row, context)
         except Unresolvable as exc:
-            return fail(f"无法确定短信接收人：{exc}")
+            return fail(f"通知中心无接收人，且无法确定短信接收人：{exc}")
         except RenderError as exc:
             return fail(f"短信模板错误(render: {exc})")
 
@@ -265,7 +351,7 @@ class NotificationFlows:
                       "next_attempt_at": now, "last_error": ""}
         except InvalidPhoneNumber as exc:
             values = {"channel": "sms", "to": first[:40], "body": text, "status": FAILED,
-                      "last_error": f"无法发送短信到“{first}”(invalid number: {exc})"}
+                      "last_error": f"通知中心无接收人，且无法发送短信到“{first}”(invalid number: {exc})"}
         if template:
             values["template"] = template[:60]
         done = session.execute(
@@ -273,7 +359,7 @@ class NotificationFlows:
                                        Notification.status == PENDING)
             .values(**values).execution_options(synchronize_session=False))
         if not done.rowcount:
-            return  # resolved by someone else meanwhile
+            return []  # resolved by someone else meanwhile
         report.resolved += 1
         if values.get("status") == FAILED:
             report.failed += 1
@@ -288,6 +374,7 @@ class NotificationFlows:
                 report.errors.append(f"notification {extra.id} ({target}): {extra.last_error}")
             elif extra is not None:
                 report.messages += 1
+        return []
 
     def _enqueue_text(self, session: Session, number: str, text: str, template: str, ticket_id, key, now):
         """An extra SMS row with an already rendered text (the number checks of ``hotline.notify.service.enqueue``)."""

@@ -19,15 +19,17 @@ Guarantees:
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +37,7 @@ from hotline.database import utcnow
 from hotline.notify.gateways import PermanentFailure, SendFailure, SmsGateway, TemporaryFailure
 from hotline.notify.models import Notification
 from hotline.notify.render import RenderError, render
+from hotline.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,61 @@ def normalise_phone(raw: str) -> str:
     if _E164.fullmatch(compact):
         return compact
     raise InvalidPhoneNumber(f"not a valid E.164 number: {raw!r}")
+
+
+# -- notices to staff about a ticket event --------------------------------------------
+
+def notice_context(*, number: str, action: str, action_label: str, from_state: str, to_state: str,
+                   state_label: str, note: str, category_name: str, address: str, district_code: str,
+                   department_code: str | None, at: datetime, **extra: Any) -> dict[str, Any]:
+    """What a staff notice about a ticket event carries (``body`` of an internal row; the
+    console and the SMS to officers are rendered from it by :mod:`hotline.notify.flows`)."""
+    return {"number": number, "action": action, "action_label": action_label, "from_state": from_state,
+            "to_state": to_state, "state_label": state_label, "note": note, "category_name": category_name,
+            "address": address, "district_code": district_code, "department_code": department_code,
+            "at": iso(at), **extra}
+
+
+def internal_rows(*, ticket_id: int, event_seq: int, action: str, targets: Iterable[str],
+                  context: Mapping[str, Any], at: datetime) -> list[dict[str, Any]]:
+    """Outbox rows telling each target (a role such as ``supervisor``, ``responsible``,
+    ``district``, or ``department:<code>``) about event ``event_seq`` of a ticket; the leader's
+    :class:`hotline.notify.flows.NotificationFlows` resolves targets to people."""
+    return [{"ticket_id": ticket_id, "channel": "internal", "to": target[:40],
+             "template": f"ticket.{action}.{target}"[:60],
+             "body": json.dumps({**context, "target": target}, ensure_ascii=False),
+             "dedup_key": f"ticket:{ticket_id}:event:{event_seq}:{target}:{target}"[:160],
+             "status": PENDING, "attempts": 0, "next_attempt_at": at, "last_error": "", "created_at": at}
+            for target in targets]
+
+
+def sms_row(*, ticket_id: int, event_seq: int, target: str, phone: str, template: str, text: str,
+            error: str, at: datetime) -> dict[str, Any]:
+    """The outbox row of one SMS to a citizen about event ``event_seq`` (same shape as
+    :func:`internal_rows`). A template fault (``error``) or a number that cannot receive SMS
+    gives a ``failed`` row with the reason: visible, never sent, never raised."""
+    to, status, problem = phone, PENDING if not error else FAILED, error
+    if not error:
+        try:
+            to = normalise_phone(phone)
+        except InvalidPhoneNumber as exc:     # a landline or withheld number
+            status, problem = FAILED, f"invalid number: {exc}"
+    return {"ticket_id": ticket_id, "channel": "sms", "to": to[:40], "template": template[:60], "body": text,
+            "dedup_key": f"ticket:{ticket_id}:event:{event_seq}:{target}:{phone}"[:160],
+            "status": status, "attempts": 0, "next_attempt_at": at, "last_error": problem, "created_at": at}
+
+
+def add_outbox(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert outbox rows in the caller's transaction, skipping any whose ``dedup_key`` is taken
+    (the same event never notifies twice). Returns how many rows were offered."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Notification.__table__
+    # executemany form: one cached statement (a literal multi-VALUES would be compiled per batch)
+    session.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.dedup_key]), rows)
+    return len(rows)
 
 
 # -- enqueue -------------------------------------------------------------------------

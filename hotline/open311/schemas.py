@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from hotline.cases.models import Ticket
 from hotline.cases.workflow import TicketState
 from hotline.open311.service import OPEN_VALUES, Service, service_code_of
+from hotline.times import iso
 
 __all__ = ["service_out", "request_out", "w3c", "mask_digits", "PUBLIC_DESCRIPTION_CHANNELS"]
 
@@ -23,8 +23,9 @@ KIND_LABEL = {"component": "部件", "matter": "事项"}
 _PHONE_LIKE = re.compile(r"(?<!\d)(\+?86[-\s]?)?(\d[\d\- ]{5,}\d)(?!\d)")
 
 
-def w3c(moment: datetime | None, tz: ZoneInfo) -> str | None:
-    return moment.astimezone(tz).isoformat(timespec="seconds") if moment is not None else None
+def w3c(moment: datetime | None) -> str | None:
+    """A W3C date-time (Open311's format) by the one time rule (:mod:`hotline.times`)."""
+    return iso(moment, timespec="seconds") if moment is not None else None
 
 
 def mask_digits(text: str) -> str:
@@ -67,7 +68,7 @@ def _status_notes(ticket: Ticket, parents: dict[int, str]) -> str:
     return label
 
 
-def request_out(ticket: Ticket, *, tz: ZoneInfo, rules: Any, collided: set[str], handle_due: dict[int, datetime],
+def request_out(ticket: Ticket, *, rules: Any, collided: set[str], handle_due: dict[int, datetime],
                 parents: dict[int, str]) -> dict[str, Any]:
     is_open = ticket.state in OPEN_VALUES
     description = mask_digits(ticket.description) if ticket.channel in PUBLIC_DESCRIPTION_CHANNELS else ""
@@ -80,9 +81,9 @@ def request_out(ticket: Ticket, *, tz: ZoneInfo, rules: Any, collided: set[str],
         "description": description,
         "agency_responsible": _agency(ticket, rules),
         "service_notice": "",
-        "requested_datetime": w3c(ticket.created_at, tz),
-        "updated_datetime": w3c(ticket.updated_at if is_open else (ticket.closed_at or ticket.updated_at), tz),
-        "expected_datetime": w3c(handle_due.get(ticket.id), tz),
+        "requested_datetime": w3c(ticket.created_at),
+        "updated_datetime": w3c(ticket.updated_at if is_open else (ticket.closed_at or ticket.updated_at)),
+        "expected_datetime": w3c(handle_due.get(ticket.id)),
         "address": ticket.address,
         "address_id": None,
         "zipcode": None,

@@ -14,7 +14,6 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -26,6 +25,21 @@ from hotline.sla.calendar import CalendarNotCovered
 from hotline.web.api import now_for
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+
+# What each endpoint answers, as the GeoReport v2 spec has it: the document in the requested format
+# (.json or .xml), and errors as a list of {code, description} in that format.
+_DOCUMENT = {"application/json": {}, "text/xml": {"schema": {"type": "string"}}}
+_ERROR_LIST = {"application/json": {"schema": {"type": "array", "items": {
+    "type": "object", "required": ["code", "description"],
+    "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}}}},
+    "text/xml": {"schema": {"type": "string"}}}
+_MEANINGS = {400: "请求有误（参数格式、范围）", 403: "api_key 无效或缺失", 404: "不存在（格式、服务、诉求或辖区）",
+             413: "请求体过大"}
+
+
+def _responses(*codes: int) -> dict[int | str, dict]:
+    return {200: {"description": "成功（按所请求的格式）", "content": _DOCUMENT},
+            **{code: {"description": _MEANINGS[code], "content": _ERROR_LIST} for code in codes}}
 
 JURISDICTIONS = ("chifeng.gov.cn", "150400")
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
@@ -51,17 +65,8 @@ def _state(request: Request) -> Any:
     return request.app.state.hotline
 
 
-def _tz(state: Any) -> ZoneInfo:
-    name = getattr(getattr(getattr(state, "rules", None), "calendar", None), "timezone", None)
-    return ZoneInfo(name) if name else state.settings.tz
-
-
 def _now(state: Any) -> datetime:
     return now_for(state)
-
-
-def _w3c(moment: datetime | None, tz: ZoneInfo) -> str | None:
-    return moment.astimezone(tz).isoformat(timespec="seconds") if moment is not None else None
 
 
 def _fmt(fmt: str) -> str:
@@ -117,7 +122,7 @@ def _float(name: str, value: str, bound: float) -> float:
 
 # --- discovery and services ----------------------------------------------------------------
 
-@router.get("/discovery.{fmt}", summary="Open311 服务发现")
+@router.get("/discovery.{fmt}", summary="Open311 服务发现", responses=_responses(400, 404))
 def discovery(request: Request, fmt: str) -> Response:
     def build(fmt: str) -> Response:
         base = str(request.base_url).rstrip("/") + "/open311/v2/"
@@ -131,7 +136,7 @@ def discovery(request: Request, fmt: str) -> Response:
     return _handle(fmt, build, request)
 
 
-@router.get("/services.{fmt}", summary="Open311 服务列表（每个启用的分类一项）")
+@router.get("/services.{fmt}", summary="Open311 服务列表（每个启用的分类一项）", responses=_responses(400, 404))
 def services(request: Request, fmt: str) -> Response:
     def build(fmt: str) -> Response:
         _jurisdiction(request.query_params.get("jurisdiction_id"))
@@ -141,7 +146,7 @@ def services(request: Request, fmt: str) -> Response:
     return _handle(fmt, build, request)
 
 
-@router.get("/services/{service_code}.{fmt}", summary="Open311 服务定义")
+@router.get("/services/{service_code}.{fmt}", summary="Open311 服务定义", responses=_responses(400, 404))
 def service_definition(request: Request, service_code: str, fmt: str) -> Response:
     def build(fmt: str) -> Response:
         _jurisdiction(request.query_params.get("jurisdiction_id"))
@@ -152,7 +157,8 @@ def service_definition(request: Request, service_code: str, fmt: str) -> Respons
     return _handle(fmt, build, request)
 
 
-@router.get("/tokens/{token}.{fmt}", summary="Open311 token 查询（本服务直接返回工单编号，不发 token）")
+@router.get("/tokens/{token}.{fmt}", summary="Open311 token 查询（本服务直接返回工单编号，不发 token）",
+            responses=_responses(400, 404))
 def token(request: Request, token: str, fmt: str) -> Response:
     def build(fmt: str) -> Response:
         _jurisdiction(request.query_params.get("jurisdiction_id"))
@@ -162,7 +168,7 @@ def token(request: Request, token: str, fmt: str) -> Response:
 
 # --- requests ------------------------------------------------------------------------------
 
-@router.post("/requests.{fmt}", summary="Open311 提交诉求（需 api_key）")
+@router.post("/requests.{fmt}", summary="Open311 提交诉求（需 api_key）", responses=_responses(400, 403, 404, 413))
 async def post_request(request: Request, fmt: str) -> Response:
     try:
         form = await request.form() if fmt in formats.FORMATS else {}
@@ -230,7 +236,7 @@ async def post_request(request: Request, fmt: str) -> Response:
     return await state.write_lane.run(_handle, fmt, build, request, tuple(fields.values()))
 
 
-@router.get("/requests.{fmt}", summary="Open311 诉求列表（公开，不含来电人信息）")
+@router.get("/requests.{fmt}", summary="Open311 诉求列表（公开，不含来电人信息）", responses=_responses(400, 404))
 def get_requests(request: Request, fmt: str) -> Response:
     def build(fmt: str) -> Response:
         q = request.query_params
@@ -280,12 +286,12 @@ def _requests_out(session, state: Any, tickets: list, services_map: dict) -> lis
     collided = service.collisions(services_map)
     due = service.handle_deadlines(session, [t.id for t in tickets])
     parents = service.parent_numbers(session, tickets)
-    tz, rules = _tz(state), getattr(state, "rules", None)
-    return [request_out(t, tz=tz, rules=rules, collided=collided, handle_due=due, parents=parents)
+    rules = getattr(state, "rules", None)
+    return [request_out(t, rules=rules, collided=collided, handle_due=due, parents=parents)
             for t in tickets]
 
 
-@router.get("/requests/{service_request_id}.{fmt}", summary="Open311 单个诉求（公开，不含来电人信息）")
+@router.get("/requests/{service_request_id}.{fmt}", summary="Open311 单个诉求（公开，不含来电人信息）", responses=_responses(400, 404))
 def get_request(request: Request, service_request_id: str, fmt: str) -> Response:
     def build(fmt: str) -> Response:
         _jurisdiction(request.query_params.get("jurisdiction_id"))

@@ -4,7 +4,7 @@
 >>> router.route("06001", lon=118.9556, lat=42.2696).to_json()
 """
 
-from .decision import NoTerritoryError, RoutingDecision, RoutingError, StageLimit, Unit
+from .decision import NoTerritoryError, RoutingDecision, RoutingError, StageLimit, OrgUnit
 from .service import CategoryInfo, Router
 
-__all__ = ["CategoryInfo", "NoTerritoryError", "Router", "RoutingDecision", "RoutingError", "StageLimit", "Unit"]
+__all__ = ["CategoryInfo", "NoTerritoryError", "Router", "RoutingDecision", "RoutingError", "StageLimit", "OrgUnit"]

@@ -17,7 +17,7 @@ class NoTerritoryError(RoutingError):
 
 
 @dataclass(frozen=True)
-class Unit:
+class OrgUnit:
     """A grid unit, street office or department named in a decision."""
 
     code: str
@@ -46,15 +46,15 @@ class RoutingDecision:
     category_code: str
     category_name: str
     kind: Literal["component", "matter"]
-    district: Unit
-    street: Unit | None
-    community: Unit | None
+    district: OrgUnit
+    street: OrgUnit | None
+    community: OrgUnit | None
     place_source: str
-    responsible_street: Unit | None
-    department: Unit
+    responsible_street: OrgUnit | None
+    department: OrgUnit
     lead: Literal["owner", "territory"]
-    lead_unit: Unit
-    co_unit: Unit | None
+    lead_unit: OrgUnit
+    co_unit: OrgUnit | None
     priority: str                   # normal | high | urgent
     priority_label: str             # 一般 | 较高 | 紧急
     time_limit_set: str
@@ -73,7 +73,7 @@ class RoutingDecision:
         out: dict[str, Any] = {}
         for name in _FIELDS:
             value = getattr(self, name)
-            if isinstance(value, Unit):
+            if isinstance(value, OrgUnit):
                 value = {"code": value.code, "name": value.name}
             elif name == "stages":
                 value = tuple({"stage": s.stage, "amount": s.amount, "unit": s.unit} for s in value)

@@ -23,10 +23,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hotline.grid.lookup import GridIndex, GridLookupError, Placement, UnitRef
-from hotline.rules.schema import Kind, Lead, Priority, Rules, RoutingRule, TimeWindow
+from hotline.rules.schema import Kind, Lead, Priority, Rules, RoutingRule, TimeUnit, TimeWindow
 from hotline.sla.calendar import CalendarNotCovered, WorkCalendar
 
-from .decision import NoTerritoryError, RoutingDecision, RoutingError, StageLimit, Unit
+from .decision import NoTerritoryError, RoutingDecision, RoutingError, StageLimit, OrgUnit
 
 KIND_LABEL = {"component": "部件", "matter": "事项"}
 LEVEL_LABEL = {1: "区县", 2: "街道（乡镇）", 3: "社区（村）", 4: "单元网格"}
@@ -52,8 +52,8 @@ def _norm(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split()).casefold()
 
 
-def _unit(ref: UnitRef | None) -> Unit | None:
-    return None if ref is None else Unit(ref.code, ref.name)
+def _unit(ref: UnitRef | None) -> OrgUnit | None:
+    return None if ref is None else OrgUnit(ref.code, ref.name)
 
 
 class Router:
@@ -210,8 +210,8 @@ class Router:
             steps.append(f"{who}的改派原因：{override.get('reason') or '未填写'}")
 
         department = self.rules.department(department_code)   # checked in __init__ / _check_override
-        dept_unit = Unit(department.code, department.name)
-        district_unit = Unit(district_ref.code, district_ref.name)
+        dept_unit = OrgUnit(department.code, department.name)
+        district_unit = OrgUnit(district_ref.code, district_ref.name)
         if department.district is not None and department.district != district_ref.code:
             home = self.rules.district(department.district)
             steps.append(f"注意：{department.name}属于{home.name if home else department.district}，"
@@ -233,7 +233,7 @@ class Router:
         limits = self.rules.time_limits[limits_name]
         stages = tuple(StageLimit(s.stage, s.amount, s.unit.value) for s in limits.for_priority(priority))
         steps.append(f"紧急程度：{priority.label}；处置时限：{limits.label}（"
-                     + "，".join(f"{s.stage}{s.amount:g}{_UNIT_LABEL[s.unit]}" for s in stages) + "）")
+                     + "，".join(f"{s.stage}{TimeUnit(s.unit).amount_text(s.amount)}" for s in stages) + "）")
 
         return RoutingDecision(
             category_code=category.code, category_name=category.name, kind=category.kind,  # type: ignore[arg-type]
@@ -395,9 +395,9 @@ class Router:
             raise RoutingError(f"编码 {code} 是{LEVEL_LABEL[placement.unit.level]}，不是{LEVEL_LABEL[level]}")
         return _Place(placement, source)
 
-    def _street_unit(self, code: str) -> Unit:
+    def _street_unit(self, code: str) -> OrgUnit:
         placement = self.grid.unit(code) if self.grid is not None else None
-        return Unit(code, placement.unit.name if placement else code)
+        return OrgUnit(code, placement.unit.name if placement else code)
 
     # --- rules --------------------------------------------------------------------------------------
 
@@ -477,7 +477,6 @@ def _source_label(source: str) -> str:
     return _SOURCE_LABEL[source.split("+")[0]]
 
 
-_UNIT_LABEL = {"natural_hours": "小时", "working_hours": "工作小时", "working_days": "个工作日"}
 
 
 def _common(candidates: Iterable[Placement]) -> Placement | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
-from hotline.web.api import ApiRoute, now_for
+from hotline.web.api import ApiRoute, error_responses, now_for
 from hotline.cases.schemas import RoutingPreviewRequest
 from hotline.routing.decision import RoutingError
 from hotline.users.roles import Role
@@ -15,7 +15,7 @@ from hotline.web.security import CurrentUser, require_roles
 router = APIRouter(prefix="/api/routing", tags=["路由"], route_class=ApiRoute)
 
 
-@router.post("/preview", summary="路由预览（责任单位、时限及中文解释）")
+@router.post("/preview", summary="路由预览（责任单位、时限及中文解释）", responses=error_responses(503))
 def preview(body: RoutingPreviewRequest, request: Request,
             user: CurrentUser = Depends(require_roles(Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR))) -> dict[str, Any]:
     state = request.app.state.hotline

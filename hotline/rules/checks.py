@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from ivr.api import MenuAction
+
 from .issues import Path
-from .schema import Action, Rules
+from .schema import Rules
 
 Problem = tuple[Path, str]
 
@@ -119,7 +121,7 @@ def _queue_ref(rules: Rules, path: Path, queue_id: str) -> Iterator[Problem]:
         yield path, f"queue {queue_id!r} is not defined in 'queues'"
 
 
-_NEEDS = {Action.SUBMENU: "menu", Action.QUEUE: "queue", Action.DISTRICT_TRANSFER: "district"}
+_NEEDS = {MenuAction.SUBMENU: "menu", MenuAction.QUEUE: "queue", MenuAction.DISTRICT_TRANSFER: "district"}
 
 
 def _ivr(rules: Rules) -> Iterator[Problem]:
@@ -142,7 +144,7 @@ def _ivr(rules: Rules) -> Iterator[Problem]:
         for j, opt in enumerate(menu.options):
             path = base + ("options", j)
             yield from _option(rules, path, opt)
-            if opt.digit == "0" and not (opt.action is Action.QUEUE and opt.queue == ivr.agent_queue):
+            if opt.digit == "0" and not (opt.action is MenuAction.QUEUE and opt.queue == ivr.agent_queue):
                 yield path + ("action",), f"option '0' must be action 'queue' to the agent queue {ivr.agent_queue!r}"
     yield from _menu_graph(rules)
 
@@ -155,11 +157,11 @@ def _option(rules: Rules, path: Path, opt) -> Iterator[Problem]:
             yield path, f"action {opt.action.value!r} needs '{field}'"
         elif field != needed and given:
             yield path + (field,), f"'{field}' does not apply to action {opt.action.value!r}"
-    if opt.action is Action.SUBMENU and opt.menu is not None and rules.menu(opt.menu) is None:
+    if opt.action is MenuAction.SUBMENU and opt.menu is not None and rules.menu(opt.menu) is None:
         yield path + ("menu",), f"menu {opt.menu!r} is not defined in 'ivr.menus'"
-    if opt.action is Action.QUEUE and opt.queue is not None:
+    if opt.action is MenuAction.QUEUE and opt.queue is not None:
         yield from _queue_ref(rules, path + ("queue",), opt.queue)
-    if opt.action is Action.DISTRICT_TRANSFER and opt.district is not None:
+    if opt.action is MenuAction.DISTRICT_TRANSFER and opt.district is not None:
         district = rules.district(opt.district)
         if district is None:
             yield path + ("district",), f"district {opt.district!r} is not defined in 'districts'"
@@ -172,7 +174,7 @@ def _menu_graph(rules: Rules) -> Iterator[Problem]:
     """Submenu links must form a tree below the entry menu: no cycles, nothing unreachable."""
     index = {m.id: i for i, m in enumerate(rules.ivr.menus)}
     edges = {m.id: [(j, o.menu) for j, o in enumerate(m.options)
-                    if o.action is Action.SUBMENU and o.menu in index] for m in rules.ivr.menus}
+                    if o.action is MenuAction.SUBMENU and o.menu in index] for m in rules.ivr.menus}
     done: set[str] = set()
 
     def visit(trail: list[str]) -> Iterator[Problem]:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from hotline.users.roles import Role
+from ivr.api import MenuAction
 from ivr.directory import DistrictLine
 
 SCHEMA_VERSION = 1
@@ -72,10 +73,38 @@ Amount = Annotated[float, Field(gt=0)]
 Percent = Annotated[int, Field(gt=0, lt=100)]
 
 
-class Unit(str, Enum):
-    NATURAL_HOURS = "natural_hours"    # 自然小时
-    WORKING_HOURS = "working_hours"    # 工作时 (office hours of working days)
-    WORKING_DAYS = "working_days"      # 工作日 (statutory holidays and 调休 respected)
+class TimeUnit(str, Enum):
+    """The unit of a time limit (the one definition; :mod:`hotline.sla` computes with it)."""
+
+    NATURAL_HOURS = "natural_hours"    # 小时: elapsed time, nights and holidays included
+    WORKING_HOURS = "working_hours"    # 工作小时: office hours of working days
+    WORKING_DAYS = "working_days"      # 工作日: statutory holidays and 调休 respected
+
+    @property
+    def label(self) -> str:
+        """The unit's name as staff read it (a table column, a setting)."""
+        return _TIME_UNIT_LABELS[self][0]
+
+    def amount_text(self, amount: float) -> str:
+        """An amount in this unit as staff read it: 24小时, 4工作小时, 5个工作日."""
+        return f"{amount:g}{_TIME_UNIT_LABELS[self][1]}"
+
+    @classmethod
+    def parse(cls, value: "TimeUnit | str") -> "TimeUnit":
+        if isinstance(value, TimeUnit):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(u.value for u in cls)
+            raise ValueError(f"unknown time-limit unit {value!r}; expected one of: {allowed}") from None
+
+
+_TIME_UNIT_LABELS = {   # (name, after an amount)
+    TimeUnit.NATURAL_HOURS: ("自然小时", "小时"),
+    TimeUnit.WORKING_HOURS: ("工作小时", "工作小时"),
+    TimeUnit.WORKING_DAYS: ("工作日", "个工作日"),
+}
 
 
 class Priority(str, Enum):
@@ -151,7 +180,7 @@ DaySpans = Annotated[tuple[TimeSpan, ...], AfterValidator(_ordered_within_day)]
 
 class Duration(_Model):
     amount: Annotated[float, Field(ge=0)]
-    unit: Unit
+    unit: TimeUnit
 
 
 class Stage(_Model):
@@ -159,7 +188,7 @@ class Stage(_Model):
 
     stage: Text                # 签收, 处置, 核查, 回访, or a sub-stage such as 停工/处罚/拆除
     amount: Amount
-    unit: Unit
+    unit: TimeUnit
 
 
 def _unique_stages(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
@@ -344,19 +373,10 @@ class Queue(_Model):
     wrapup_seconds: Annotated[int, Field(ge=0)] = 0
 
 
-class Action(str, Enum):
-    SUBMENU = "submenu"
-    QUEUE = "queue"
-    DISTRICT_TRANSFER = "district_transfer"
-    TICKET_STATUS = "ticket_status"
-    AFTER_HOURS_MESSAGE = "after_hours_message"
-    REPEAT = "repeat"
-
-
 class MenuOption(_Model):
     digit: Digit
     label: Text
-    action: Action
+    action: MenuAction          # the IVR's own vocabulary (ivr.flow)
     menu: Identifier | None = None       # submenu
     queue: Identifier | None = None      # queue
     district: DistrictCode | None = None  # district_transfer

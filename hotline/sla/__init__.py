@@ -18,7 +18,7 @@ from .deadlines import (
     SlaStatus,
     Stage,
     StageClock,
-    Unit,
+    TimeUnit,
     compute_deadline,
 )
 
@@ -32,7 +32,7 @@ __all__ = [
     "SlaStatus",
     "Stage",
     "StageClock",
-    "Unit",
+    "TimeUnit",
     "WorkCalendar",
     "compute_deadline",
     "official_package_years",

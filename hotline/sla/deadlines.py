@@ -1,8 +1,8 @@
 """Stage deadlines and stoppable stage clocks (pure computation, no storage).
 
 A time limit is a list of stages (签收, 处置, 回访, ...), each with an amount in
-one of three units: natural hours (自然小时), working hours (工作时) or working
-days (工作日). :class:`StageClock` follows one stage of one ticket: it can be
+one of three units (:class:`hotline.rules.schema.TimeUnit`): natural hours, working hours
+or working days. :class:`StageClock` follows one stage of one ticket: it can be
 paused (延期 approved, 挂起) and resumed, and extended, and it reports how much
 of the allowed time is used and whether the stage is ok / warning / overdue.
 
@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from numbers import Real
 
+from hotline.rules.schema import TimeUnit
+
 from .calendar import WorkCalendar, _require_aware
 
 __all__ = [
-    "Unit",
+    "TimeUnit",
     "Stage",
     "SlaStatus",
     "StageClock",
@@ -31,33 +33,6 @@ __all__ = [
 ]
 
 DEFAULT_WARNING_FRACTION = 0.8
-
-
-class Unit(str, Enum):
-    NATURAL_HOURS = "natural_hours"
-    WORKING_HOURS = "working_hours"
-    WORKING_DAYS = "working_days"
-
-    @property
-    def label(self) -> str:
-        return _UNIT_LABELS[self]
-
-    @classmethod
-    def parse(cls, value: "Unit | str") -> "Unit":
-        if isinstance(value, Unit):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = ", ".join(u.value for u in cls)
-            raise ValueError(f"unknown time-limit unit {value!r}; expected one of: {allowed}") from None
-
-
-_UNIT_LABELS = {
-    Unit.NATURAL_HOURS: "自然小时",
-    Unit.WORKING_HOURS: "工作时",
-    Unit.WORKING_DAYS: "工作日",
-}
 
 
 class SlaStatus(str, Enum):
@@ -74,12 +49,12 @@ class ClockStateError(RuntimeError):
     """An operation that the clock's current state does not allow (e.g. resuming a running clock)."""
 
 
-def _check_amount(amount: object, unit: Unit, what: str) -> None:
+def _check_amount(amount: object, unit: TimeUnit, what: str) -> None:
     if isinstance(amount, bool) or not isinstance(amount, Real):
         raise TypeError(f"{what} must be a number, got {amount!r}")
     if amount != amount or amount in (float("inf"), float("-inf")):
         raise ValueError(f"{what} must be finite, got {amount!r}")
-    if unit is Unit.WORKING_DAYS:
+    if unit is TimeUnit.WORKING_DAYS:
         if int(amount) != amount:
             raise ValueError(f"{what} in working_days must be a whole number, got {amount!r}")
         if amount < 0:
@@ -96,15 +71,15 @@ class Stage:
 
     name: str
     amount: float
-    unit: Unit
+    unit: TimeUnit
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"stage name must be a non-empty string, got {self.name!r}")
-        unit = Unit.parse(self.unit)
+        unit = TimeUnit.parse(self.unit)
         object.__setattr__(self, "unit", unit)
         _check_amount(self.amount, unit, f"stage {self.name!r} amount")
-        if unit is Unit.WORKING_DAYS:
+        if unit is TimeUnit.WORKING_DAYS:
             object.__setattr__(self, "amount", int(self.amount))
         elif self.amount <= 0:
             raise ValueError(f"stage {self.name!r} amount must be positive, got {self.amount!r}")
@@ -123,9 +98,8 @@ class Stage:
         return cls(data["name"], data["amount"], data["unit"])
 
     def describe(self) -> str:
-        """Human-readable limit in Chinese, e.g. ``签收 1 工作日``."""
-        amount = int(self.amount) if float(self.amount).is_integer() else self.amount
-        return f"{self.name} {amount} {self.unit.label}"
+        """Human-readable limit in Chinese, e.g. ``签收1个工作日``."""
+        return f"{self.name}{self.unit.amount_text(float(self.amount))}"
 
 
 def compute_deadline(start: _dt.datetime, stage: Stage, calendar: WorkCalendar) -> _dt.datetime:
@@ -135,17 +109,17 @@ def compute_deadline(start: _dt.datetime, stage: Stage, calendar: WorkCalendar) 
     return _advance(calendar, stage.unit, start, stage.amount)
 
 
-def _advance(calendar: WorkCalendar, unit: Unit, start: _dt.datetime, amount) -> _dt.datetime:
-    if unit is Unit.NATURAL_HOURS:
+def _advance(calendar: WorkCalendar, unit: TimeUnit, start: _dt.datetime, amount) -> _dt.datetime:
+    if unit is TimeUnit.NATURAL_HOURS:
         return calendar.add_natural_hours(start, amount)
-    if unit is Unit.WORKING_HOURS:
+    if unit is TimeUnit.WORKING_HOURS:
         return calendar.add_working_hours(start, amount)
     return calendar.add_working_days(start, int(amount))
 
 
-def _measure(calendar: WorkCalendar, unit: Unit, a: _dt.datetime, b: _dt.datetime) -> _dt.timedelta:
+def _measure(calendar: WorkCalendar, unit: TimeUnit, a: _dt.datetime, b: _dt.datetime) -> _dt.timedelta:
     """Time that counts against the limit between ``a`` and ``b``."""
-    if unit is Unit.NATURAL_HOURS:
+    if unit is TimeUnit.NATURAL_HOURS:
         return b.astimezone(_dt.timezone.utc) - a.astimezone(_dt.timezone.utc)
     return calendar.working_time_between(a, b)
 
@@ -219,11 +193,11 @@ class StageClock:
         if paused_at < self.deadline:
             remaining = _measure(self.calendar, self.stage.unit, paused_at, self.deadline)
             if remaining > _dt.timedelta(0):
-                if self.stage.unit is Unit.NATURAL_HOURS:
+                if self.stage.unit is TimeUnit.NATURAL_HOURS:
                     new_deadline = self.calendar.add_natural_hours(at, remaining)
                 else:
                     new_deadline = self.calendar.add_working_hours(at, remaining)
-                    if self.stage.unit is Unit.WORKING_DAYS:
+                    if self.stage.unit is TimeUnit.WORKING_DAYS:
                         new_deadline = self.calendar.close_of_business(new_deadline.date())
                 self.deadline = max(self.deadline, new_deadline)
         self.paused_at = None

@@ -54,9 +54,11 @@ class LeaderLock(Protocol):
 
 
 class PostgresAdvisoryLock:
-    def __init__(self, engine: Engine, name: str = DEFAULT_NAME):
-        # a private engine without pooling: closing the connection really ends the session (and the lock)
-        self._engine = create_engine(engine.url, poolclass=NullPool)
+    def __init__(self, engine: Engine, name: str = DEFAULT_NAME, *, application_name: str | None = None):
+        # a private engine without pooling: closing the connection really ends the session (and the
+        # lock); ``application_name`` labels that session, so others can see who holds the lock
+        connect_args = {"application_name": application_name[:63]} if application_name else {}
+        self._engine = create_engine(engine.url, poolclass=NullPool, connect_args=connect_args)
         self.key = lock_key(name)
         self.name = name
         self._conn: Connection | None = None
@@ -80,7 +82,7 @@ class PostgresAdvisoryLock:
                 conn.close()
                 return False
             self._conn = conn
-            log.info("scheduler leader lock %s (advisory %d) acquired", self.name, self.key)
+            log.info("leader lock %s (advisory %d) acquired", self.name, self.key)
             return True
 
     def still_held(self) -> bool:
@@ -91,7 +93,7 @@ class PostgresAdvisoryLock:
                 self._conn.execute(text("SELECT 1"))
                 return True
             except Exception as exc:  # the connection (and with it the lock) is gone
-                log.warning("scheduler leader lock %s lost: %s", self.name, exc)
+                log.warning("leader lock %s lost: %s", self.name, exc)
                 self._drop()
                 return False
 
@@ -102,10 +104,10 @@ class PostgresAdvisoryLock:
             try:
                 self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
             except Exception as exc:
-                log.warning("scheduler leader lock %s: unlock failed (%s); closing the connection frees it",
+                log.warning("leader lock %s: unlock failed (%s); closing the connection frees it",
                             self.name, exc)
             self._drop()
-            log.info("scheduler leader lock %s released", self.name)
+            log.info("leader lock %s released", self.name)
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -147,7 +149,7 @@ class FileLock:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
             self._fd = fd
-            log.info("scheduler leader lock %s acquired", self.path)
+            log.info("leader lock %s acquired", self.path)
             return True
 
     def still_held(self) -> bool:
@@ -164,7 +166,7 @@ class FileLock:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
-            log.info("scheduler leader lock %s released", self.path)
+            log.info("leader lock %s released", self.path)
 
     def dispose(self) -> None:
         self.release()
@@ -203,15 +205,17 @@ class ProcessLock:
         self.release()
 
 
-def leader_lock_for(engine: Engine, name: str = DEFAULT_NAME) -> LeaderLock:
-    """The right leader lock for ``engine``'s database."""
+def leader_lock_for(engine: Engine, name: str = DEFAULT_NAME, *, application_name: str | None = None) -> LeaderLock:
+    """The right leader lock for ``engine``'s database (``<database>.<last part of name>.lock``
+    on SQLite, e.g. ``hotline.sqlite3.scheduler.lock``)."""
     url = engine.url
     backend = url.get_backend_name()
     if backend == "postgresql":
-        return PostgresAdvisoryLock(engine, name)
+        return PostgresAdvisoryLock(engine, name, application_name=application_name)
     if backend == "sqlite":
         database = url.database
         if not database or database == ":memory:" or database.startswith("file::memory:"):
             return ProcessLock(f"{name}:{id(engine)}")
-        return FileLock(Path(database).resolve().with_name(Path(database).name + ".scheduler.lock"))
+        suffix = name.rsplit(".", 1)[-1]
+        return FileLock(Path(database).resolve().with_name(f"{Path(database).name}.{suffix}.lock"))
     raise ValueError(f"no leader lock for database backend {backend!r}")

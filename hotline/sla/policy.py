@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from hotline.sla.deadlines import Stage, Unit
+from hotline.sla.deadlines import Stage, TimeUnit
 
 FRAMEWORK_STAGES = ("签收", "核查", "回访")
 DISPOSAL = "处置"
@@ -40,6 +40,6 @@ def stage_policy_from_rules(rules) -> StagePolicy:
             chosen = sub[-1] if sub else None
         if chosen is None:
             return None
-        return Stage(stage_name, float(chosen.amount), Unit(chosen.unit.value))
+        return Stage(stage_name, float(chosen.amount), TimeUnit(chosen.unit.value))
 
     return policy

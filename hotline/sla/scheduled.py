@@ -26,7 +26,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,14 +66,15 @@ class SchedulerService:
     def __init__(self, sessions: sessionmaker[Session], engine: Engine, rules, calendar: WorkCalendar,
                  gateway: SmsGateway, interval: float = 60, *,
                  role_numbers: Mapping[str, Sequence[str]] | None = None, lock: LeaderLock | None = None,
-                 sweep_batch: int = 500):
+                 sweep_batch: int = 500, on_notices: Callable[[list], None] | None = None):
         if interval <= 0:
             raise ValueError("interval must be positive (seconds)")
         self.sessions, self.engine, self.rules, self.calendar = sessions, engine, rules, calendar
         self.interval = interval
         self.sweep_batch = sweep_batch
         self.flows = NotificationFlows(rules, role_numbers=role_numbers if role_numbers is not None
-                                       else role_numbers_from_env(), tz=calendar.tz)
+                                       else role_numbers_from_env(), tz=calendar.tz,
+                                       on_notices=on_notices)   # console notices pushed live
         self.sender = SmsOutboxSender(sessions, gateway)
         self.lock = lock or leader_lock_for(engine)
         self.last: TickReport | None = None
@@ -152,6 +153,11 @@ class SchedulerService:
         if results:
             log.info("provisional deadlines recomputed: %s", summary)
         return summary
+
+    def apply_rules(self, rules, calendar: WorkCalendar) -> None:
+        """New rules (:mod:`hotline.rules.reload`): the next tick sweeps and notifies with them."""
+        self.rules, self.calendar = rules, calendar
+        self.flows.rules = rules
 
     # -- the scheduler --------------------------------------------------------------------------
 

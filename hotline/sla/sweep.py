@@ -12,10 +12,11 @@ deadline rows (design §6: the database is the source of truth; jobs only sweep 
   ``escalate`` event (data: stage, level, name, due_at, notified targets). A level with
   nothing reached yet leaves an ``sla_overdue`` event (超时) when the row is marked.
 
-Each event enqueues internal notification rows (channel ``internal``, template
-``ticket.<action>.<target>``, JSON context in ``body``, ``dedup_key`` naming the event) that
-:mod:`hotline.notify.flows` resolves to phone numbers — the same convention as
-:mod:`hotline.cases.service`. Targets come from roles: department officer → ``responsible``,
+The sweep owns the deadline marks; what it writes into other domains goes through their
+services: the ticket log through :class:`hotline.cases.timeline.EventBatch` (numbered like every
+other event), and the notices through :func:`hotline.notify.service.internal_rows` /
+:func:`~hotline.notify.service.add_outbox` (the rows a workflow action writes, resolved to
+people by :mod:`hotline.notify.flows`). Targets come from roles: department officer → ``responsible``,
 district officer → ``district``, dispatcher/supervisor/admin/agent → that role, and
 ``department:<code>`` for ``notify_departments``.
 
@@ -46,33 +47,32 @@ moved have a larger allowance than their amount says; they are found through the
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, exists, func, literal, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, exists, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
-from hotline.cases.timeline import LogEvent
-from hotline.notify.models import Notification
+from hotline.cases.timeline import EventBatch, LogEvent
+from hotline.cases.workflow import Action
+from hotline.notify.service import add_outbox, internal_rows, notice_context
 from hotline.sla.calendar import CalendarNotCovered, WorkCalendar
 from hotline.users.roles import Role
+from hotline.times import iso
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ACTION_WARNING", "ACTION_OVERDUE", "ACTION_ESCALATE", "SYSTEM_ACTOR",
+    "ACTION_WARNING", "ACTION_OVERDUE", "ACTION_ESCALATE",
     "Level", "SweepPolicy", "SweepReport", "WorkTime", "sweep", "role_target",
 ]
 
 ACTION_WARNING = LogEvent.SLA_WARNING.value
 ACTION_OVERDUE = LogEvent.SLA_OVERDUE.value
 ACTION_ESCALATE = LogEvent.ESCALATE.value
-SYSTEM_ACTOR = "system"
-ACTION_EXTENSION_APPROVED = "approve_extension"   # hotline.cases.workflow.Action.APPROVE_EXTENSION
+ACTION_EXTENSION_APPROVED = Action.APPROVE_EXTENSION.value
 
 _NATURAL, _WORKING_HOURS, _WORKING_DAYS = "natural_hours", "working_hours", "working_days"
 
@@ -243,10 +243,6 @@ class SweepReport:
 
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def _iso(moment: _dt.datetime) -> str:
-    return moment.astimezone(_dt.timezone.utc).isoformat()
 
 
 _OPEN = (TicketDeadline.completed_at.is_(None), TicketDeadline.paused_at.is_(None))
@@ -464,16 +460,14 @@ class _Sweeper:
                                warned_at=now)
         marked = self._guarded(mark, (TicketDeadline.overdue_at.is_(None),), overdue_at=now)
 
-        self._seq = dict(s.execute(select(TicketEvent.ticket_id, func.max(TicketEvent.seq))
-                                   .where(TicketEvent.ticket_id.in_(list(tickets)))
-                                   .group_by(TicketEvent.ticket_id)).all())
-        self._events, self._outbox = [], []
+        self._log = EventBatch(s, tickets)
+        self._outbox = []
         for row in rows:
             ticket = tickets[row.ticket_id]
             if row.id in warned:
                 due_local = row.due_at.astimezone(self.calendar.tz)
                 note = f"{row.stage}时限已用 {self.policy.warning_percent}%，将于 {due_local:%Y-%m-%d %H:%M} 到期(预警)"
-                self._event(ticket, row, ACTION_WARNING, note, {"percent": self.policy.warning_percent},
+                self._event(ticket, row, LogEvent.SLA_WARNING, note, {"percent": self.policy.warning_percent},
                             self.policy.warning_targets)
                 self.report.warned += 1
             elif row.id in levels_for:
@@ -484,23 +478,17 @@ class _Sweeper:
                 done = {lv for stage, lv, at in fired.get(row.ticket_id, ()) if stage == row.stage and at >= since}
                 new = [lv for lv in levels_for[row.id] if lv.level not in done]
                 for lv in new:
-                    self._event(ticket, row, ACTION_ESCALATE, f"{row.stage}超时，第 {lv.level} 级{lv.name}",
-                                {"level": lv.level, "name": lv.name, "overdue_since": _iso(since)},
+                    self._event(ticket, row, LogEvent.ESCALATE, f"{row.stage}超时，第 {lv.level} 级{lv.name}",
+                                {"level": lv.level, "name": lv.name, "overdue_since": iso(since)},
                                 lv.targets if lv.sms else ())
                     self.report.escalations[lv.level] = self.report.escalations.get(lv.level, 0) + 1
                 if newly:
                     self.report.overdue += 1
                     if not new:
-                        self._event(ticket, row, ACTION_OVERDUE, f"{row.stage}已超时(超时)", {}, ())
+                        self._event(ticket, row, LogEvent.SLA_OVERDUE, f"{row.stage}已超时(超时)", {}, ())
                         self.report.overdue_events += 1
-        if self._events:
-            s.execute(TicketEvent.__table__.insert(), self._events)
-        if self._outbox:
-            insert = postgresql.insert if self.pg else sqlite.insert
-            table = Notification.__table__
-            # executemany form: one cached statement (a literal multi-VALUES would be compiled per batch)
-            s.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.dedup_key]), self._outbox)
-            self.report.notifications += len(self._outbox)
+        self._log.write()
+        self.report.notifications += add_outbox(s, self._outbox)
 
     def _guarded(self, ids: list[int], conditions, **values) -> set[int]:
         """Set ``values`` on the rows still matching ``conditions``; returns the ids changed."""
@@ -524,31 +512,18 @@ class _Sweeper:
 
     # -- event and outbox rows (written by _batch) ----------------------------------------------------
 
-    def _event(self, ticket, row, action: str, note: str, extra: dict[str, Any], targets: Sequence[str]) -> None:
+    def _event(self, ticket, row, action: LogEvent, note: str, extra: dict[str, Any], targets: Sequence[str]) -> None:
         now = self.now
-        seq = self._seq.get(ticket.id, 0) + 1
-        self._seq[ticket.id] = seq
-        data = {"stage": row.stage, "due_at": _iso(row.due_at), "started_at": _iso(row.started_at),
+        data = {"stage": row.stage, "due_at": iso(row.due_at), "started_at": iso(row.started_at),
                 "unit": row.unit, "amount": row.amount, **extra, "notified": list(targets)}
-        self._events.append({"ticket_id": ticket.id, "seq": seq, "at": now, "actor_id": None, "actor": SYSTEM_ACTOR,
-                             "action": action, "from_state": ticket.state, "to_state": ticket.state,
-                             "note": note, "data": data})
+        seq = self._log.add(ticket.id, ticket.state, action=action, at=now, note=note, data=data)
         if not targets:
             return
-        context = {
-            "number": ticket.number, "action": action, "action_label": _ACTION_LABELS[action],
-            "from_state": ticket.state, "to_state": ticket.state, "state_label": "", "note": note,
-            "category_name": ticket.category_name, "address": ticket.address,
-            "district_code": ticket.district_code, "department_code": ticket.department_code,
-            "at": _iso(now), "stage": row.stage, "due_at": _iso(row.due_at),
-            **{k: v for k, v in extra.items() if k in ("level", "name", "percent")},
-        }
-        self._outbox.extend({
-            "channel": "internal", "to": target[:40], "template": f"ticket.{action}.{target}"[:60],
-            "body": json.dumps({**context, "target": target}, ensure_ascii=False),
-            "ticket_id": ticket.id, "dedup_key": f"ticket:{ticket.id}:event:{seq}:{target}:{target}"[:160],
-            "status": "pending", "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now,
-        } for target in targets)
-
-
-_ACTION_LABELS = {ACTION_WARNING: "预警", ACTION_OVERDUE: "超时", ACTION_ESCALATE: "督办"}
+        context = notice_context(
+            number=ticket.number, action=action.value, action_label=action.label, from_state=ticket.state,
+            to_state=ticket.state, state_label="", note=note, category_name=ticket.category_name,
+            address=ticket.address, district_code=ticket.district_code, department_code=ticket.department_code,
+            at=now, stage=row.stage, due_at=iso(row.due_at),
+            **{k: v for k, v in extra.items() if k in ("level", "name", "percent")})
+        self._outbox += internal_rows(ticket_id=ticket.id, event_seq=seq, action=action.value, targets=targets,
+                                      context=context, at=now)

@@ -289,3 +289,83 @@ def test_fixture_event_streams_are_well_formed(name):
         tracker.feed(m)
     assert len(tracker) == 0  # every capture ends with all its calls hung up
     check_event_stream(seen)
+
+
+# -- issue 14: what an adopted call had before (the app restarted mid-call) -------------------
+T_RESYNC = utc("09:10:00")
+ANSWERED_EPOCH = str(int(utc("09:08:20").timestamp()))
+
+
+def citizen_row(app: str, bridge: str = "", **extra: str) -> Message:
+    """The citizen's CoreShowChannel row as Asterisk 20 lists it with the hotline channelvars."""
+    c = chan("PJSIP/district-trunk-00000007", "p-9.7", "p-9.7", context="hl12319-queue", exten="agents",
+             cid="13904760123")
+    return ev("CoreShowChannel", ("ChanVariable", "HOTLINE_DISTRICT=" + extra.pop("district", "")),
+              ("ChanVariable", "HOTLINE_QUEUE=agents"), ("ChanVariable", "HOTLINE_MENU=main"),
+              ("ChanVariable", "HOTLINE_DIALED=12319"), ("ChanVariable", "HOTLINE_ANSWERED=" + ANSWERED_EPOCH),
+              **c, Application=app, BridgeId=bridge, Duration="00:01:45", **extra)
+
+
+def peer_row(channel: str, uid: str, bridge: str, duration: str) -> Message:
+    return ev("CoreShowChannel", **chan(channel, uid, "p-9.7", context="hl12319-queue", exten="agents"),
+              Application="AppQueue", BridgeId=bridge, Duration=duration)
+
+
+def adopt(*rows: Message, entries: tuple[Message, ...] = ()) -> tuple[CallTracker, list[object]]:
+    seen: list[object] = []
+    tracker = CallTracker(on_event=seen.append, clock=FakeClock(T_RESYNC))
+    tracker.begin_resync()
+    for row in rows:
+        tracker.resync_channel(row)
+    for entry in entries:
+        tracker.resync_queue_item(entry)
+    tracker.end_resync()
+    return tracker, seen
+
+
+def test_an_adopted_call_talking_to_an_agent_keeps_dialled_number_answer_time_and_agent():
+    member = ev("QueueMember", Queue="agents", Name="坐席1002", Location="PJSIP/agent-1002", InCall="1")
+    tracker, seen = adopt(citizen_row("Queue", bridge="b-1"),
+                          peer_row("PJSIP/agent-1002-0000000a", "p-9.10", "b-1", "00:00:40"), entries=(member,))
+    [started] = [e for e in seen if isinstance(e, CallStarted)]
+    assert (started.call_id, started.dialed, started.caller, started.adopted) == ("p-9.7", "12319", "13904760123", True)
+    snap = tracker.snapshot("p-9.7")
+    assert snap.dialed == "12319"                                  # was "s"/"agents" before
+    assert snap.answered_at == utc("09:08:20")                     # was None
+    assert snap.started_at == T_RESYNC - timedelta(seconds=105)       # Duration 1:45, before the answer
+    # Duration is whole seconds: a call answered at once starts no later than its answer
+    late = citizen_row("Queue", bridge="b-1")
+    late = Message([(k, "00:01:00" if k == "Duration" else v) for k, v in late])
+    tracker2, _ = adopt(late, peer_row("PJSIP/agent-1002-0000000a", "p-9.10", "b-1", "00:00:40"))
+    assert tracker2.snapshot("p-9.7").started_at == utc("09:08:20")
+    assert (snap.queue, snap.agent, snap.agent_answered_at) == ("agents", "坐席1002", utc("09:09:20"))
+    assert snap.queue_joined_at == utc("09:09:20")                  # no later than the agent answered
+    tracker.feed(ev("Hangup", **chan("PJSIP/district-trunk-00000007", "p-9.7", "p-9.7"), Cause="16"))
+    assert seen[-1].snapshot.disposition is Disposition.AGENT      # not abandoned
+
+
+def test_an_adopted_caller_waiting_in_the_queue_keeps_the_wait():
+    entry = ev("QueueEntry", Queue="agents", Position="1", Channel="PJSIP/district-trunk-00000007",
+               Uniqueid="p-9.7", Wait="25")
+    tracker, _ = adopt(citizen_row("Queue"), entries=(entry,))
+    snap = tracker.snapshot("p-9.7")
+    assert (snap.queue, snap.queue_joined_at, snap.agent) == ("agents", T_RESYNC - timedelta(seconds=25), "")
+
+
+def test_an_adopted_caller_bridged_to_a_district_line_is_transferred():
+    tracker, seen = adopt(citizen_row("Dial", bridge="b-2", district="150403"),
+                          peer_row("PJSIP/district-trunk-00000008", "p-9.8", "b-2", "00:00:30"))
+    snap = tracker.snapshot("p-9.7")
+    [t] = snap.transfers
+    assert (t.kind, t.district_code, t.result.value, t.at) == ("district_line", "150403", "answered",
+                                                               T_RESYNC - timedelta(seconds=30))
+    tracker.feed(ev("Hangup", **chan("PJSIP/district-trunk-00000007", "p-9.7", "p-9.7"), Cause="16"))
+    assert seen[-1].snapshot.disposition is Disposition.TRANSFERRED
+
+
+def test_an_adopted_call_without_the_channel_variables_is_answered_at_its_start():
+    row = ev("CoreShowChannel", **chan("PJSIP/x-00000001", "q-1.1", "q-1.1", exten="s"), Application="WaitExten",
+             Duration="00:00:10")
+    tracker, _ = adopt(row)
+    snap = tracker.snapshot("q-1.1")
+    assert snap.dialed == "" and snap.answered_at == snap.started_at == T_RESYNC - timedelta(seconds=10)

@@ -9,6 +9,7 @@ from sqlalchemy import event, func, select
 
 from hotline.calls.models import Call
 from hotline.calls.service import get_call, record_call_started, upsert_call
+from hotline.times import iso
 from ivr.events import CallSnapshot, CallStarted, Disposition, IvrStep, Transfer, TransferResult
 
 T0 = datetime(2026, 11, 27, 2, 15, tzinfo=timezone.utc)
@@ -58,10 +59,10 @@ def test_upsert_inserts_json_safe_columns(db_session):
     assert (call.caller, call.dialed, call.disposition, call.queue_wait_s) == ("13800001234", "12319", "agent", 12.5)
     assert call.started_at == T0 and call.agent_answered_at == at(20)
     assert call.ivr_path == [
-        {"at": at(1).isoformat(), "menu": "main", "kind": "enter", "value": ""},
-        {"at": at(7).isoformat(), "menu": "main", "kind": "choice", "value": "3"},
+        {"at": iso(at(1)), "menu": "main", "kind": "enter", "value": ""},
+        {"at": iso(at(7)), "menu": "main", "kind": "choice", "value": "3"},
     ]
-    assert call.transfers == [{"at": at(90).isoformat(), "target": "district:150402", "kind": "district_line",
+    assert call.transfers == [{"at": iso(at(90)), "target": "district:150402", "kind": "district_line",
                                "result": "busy", "dial_status": "BUSY", "district_code": "150402"}]
     assert call.recordings == ["/var/spool/asterisk/monitor/1764209700.5.wav"]
     assert call.variables == {"HOTLINE_LANG": "zh"}

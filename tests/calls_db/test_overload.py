@@ -100,3 +100,37 @@ async def test_calls_left_open_by_an_earlier_process_are_closed_at_start(db_fact
         assert old.ended_at is not None and old.disposition == "ended_while_disconnected"
         assert session.scalar(select(Call).where(Call.call_id == "pbx-7.1")).ended_at is None   # live: untouched
     await bus.close()
+
+
+async def test_the_agent_feed_sends_every_seat_again_after_dropped_agent_events(db_factory):
+    """The agent bar must not stay on a state whose change was dropped (decision 0015)."""
+    from types import SimpleNamespace
+
+    from hotline.calls.flows import AgentConsoleFeed
+    from hotline.database import transaction
+    from hotline.users.models import User
+    from ivr.agents import AgentBoard
+    from ivr.facade import CallFacade
+
+    with transaction(db_factory) as s:
+        s.add_all([User(username="a1", display_name="坐席一", password_hash="x", role="agent", seat="PJSIP/agent-1"),
+                   User(username="a2", display_name="坐席二", password_hash="x", role="agent", seat="PJSIP/agent-2")])
+    with db_factory() as s:
+        ids = dict(s.execute(select(User.seat, User.id)).all())
+    bus = EventBus(queue_size=1, log_interval=3600)
+    board = AgentBoard(bus)
+    facade = CallFacade(SimpleNamespace(agents=board), districts=(), queues=("agents",))
+    published = []
+    feed = AgentConsoleFeed(bus, db_factory, SimpleNamespace(publish=published.append),
+                            SimpleNamespace(facade=facade, softphone=lambda seat: None, on_softphone=None))
+    for seat in ("PJSIP/agent-1", "PJSIP/agent-2"):          # both sign in while the feed is not running
+        board.feed(ev("QueueMemberAdded", Queue="agents", Interface=seat, MemberName=seat, StateInterface=seat,
+                      Status="1", Paused="0", Membership="dynamic"))
+    assert bus.dropped == 1                                    # the first seat's change was lost
+    await bus.drain(timeout=5)
+    await asyncio.sleep(0.05)                                  # the overflow's resend runs as a task
+    feed.close()
+    states = {(e.audience.user_ids, e.data["state"]) for e in published if e.kind == "agent"}
+    assert (frozenset({ids["PJSIP/agent-1"]}), "idle") in states
+    assert (frozenset({ids["PJSIP/agent-2"]}), "idle") in states
+    await bus.close()

@@ -13,6 +13,7 @@ from hotline.cases.flows import (
     REASON_TRANSFER_FAILED, REASON_VOICEMAIL, auto_ticket_reason, source_key_for, ticket_from_call,
 )
 from hotline.cases.models import Ticket, TicketEvent, TicketNumberSequence
+from hotline.grid.models import GridUnit
 from ivr.events import CallSnapshot, Disposition, IvrStep, Transfer, TransferResult
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -71,12 +72,14 @@ def test_voicemail_call_becomes_a_received_ticket_with_the_ivr_path(db_session):
 
 
 def test_failed_district_transfer_carries_the_chosen_district(db_session):
+    db_session.add(GridUnit(code="150404", name="松山区", level=1, kind="district"))
     call = upsert_call(db_session, failed_transfer_call(TransferResult.NO_ANSWER))
     assert auto_ticket_reason(call) == REASON_TRANSFER_FAILED
     ticket = ticket_from_call(db_session, call, reason=REASON_TRANSFER_FAILED, at=call.ended_at, tz=TZ)
     db_session.commit()
     assert ticket.district_code == "150404" and ticket.caller_number == "0476-8888123"
-    assert "无人接听" in ticket.description and "150404" in ticket.description
+    # the district by name, not by code (issue 14: 转接150403… before)
+    assert ticket.description == "转接松山区受理专线未接通（无人接听），请回拨来电人了解诉求。"
     event = db_session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)).scalar_one()
     assert event.data["transfers"][0]["result"] == "no_answer"
     assert event.data["digits"] == "4"
@@ -116,3 +119,44 @@ def test_unknown_reason_is_refused(db_session):
         ticket_from_call(db_session, call, reason="missed", at=call.ended_at, tz=TZ)
     db_session.rollback()
     assert count(db_session, Ticket) == 0
+
+
+MESSAGE = "/var/spool/asterisk/hl12319-messages/20261127/1764252300.17"
+QUEUE_RECORDING = "/var/spool/asterisk/monitor/hl12319/20261127/1764252300.17.wav"
+
+
+def message_call(reason: str, message_bytes: str | None = "96044", call_id="1764252300.17") -> CallSnapshot:
+    """A caller who left a message through the rendered dialplan (variables as it sets them)."""
+    snap = voicemail_call(call_id)
+    snap.recordings = [QUEUE_RECORDING, MESSAGE + ".wav"] if reason == "queue_unavailable" else [MESSAGE + ".wav"]
+    snap.variables = {"HOTLINE_MESSAGE_REASON": reason, "HOTLINE_MESSAGE_FILE": MESSAGE,
+                      "HOTLINE_RECORD_STATUS": "HANGUP"}
+    if reason == "queue_unavailable":
+        snap.variables.update(HOTLINE_QUEUE="agents", HOTLINE_QUEUE_STATUS="JOINEMPTY",
+                              HOTLINE_RECORDING=QUEUE_RECORDING)
+    if message_bytes is not None:
+        snap.variables["HOTLINE_MESSAGE_BYTES"] = message_bytes
+    return snap
+
+
+@pytest.mark.parametrize("reason, wording", [
+    ("after_hours", "非工作时间来电留言，请听取录音后补录诉求内容并回复来电人。"),
+    ("queue_unavailable", "人工坐席无人接听（无坐席签入、全部示忙或等待超时）时来电留言，请听取录音后补录诉求内容并回复来电人。"),
+    ("menu", "通过语音菜单来电留言，请听取录音后补录诉求内容并回复来电人。"),
+])
+def test_a_message_ticket_says_why_the_caller_left_a_message(db_session, reason, wording):
+    call = upsert_call(db_session, message_call(reason))
+    ticket = ticket_from_call(db_session, call, reason=REASON_VOICEMAIL, at=call.ended_at, tz=TZ)
+    assert ticket.description == wording
+    event = db_session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)).scalar_one()
+    # the MixMonitor file of the unanswered queue call (a 44-byte header) is never attached
+    assert event.data["recordings"] == [MESSAGE + ".wav"]
+
+
+@pytest.mark.parametrize("size", ["44", "", "0"])
+def test_an_empty_message_file_is_not_attached(db_session, size):
+    call = upsert_call(db_session, message_call("after_hours", message_bytes=size))
+    ticket = ticket_from_call(db_session, call, reason=REASON_VOICEMAIL, at=call.ended_at, tz=TZ)
+    assert ticket.description == "非工作时间来电转入留言，但未录到留言内容，请回拨来电人了解诉求。"
+    event = db_session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)).scalar_one()
+    assert event.data["recordings"] == [] and event.note == ""

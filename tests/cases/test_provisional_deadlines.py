@@ -13,7 +13,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from hotline.cases.deadlines import ACTION_RECOMPUTED, recompute_provisional
+from hotline.cases.deadlines import recompute_provisional
+from hotline.cases.timeline import LogEvent
 from hotline.cases.models import TicketDeadline
 from hotline.sla import WorkCalendar
 from tests.cases.test_service import TZ, act, deadline, events, local, new_ticket, people  # noqa: F401
@@ -63,7 +64,7 @@ def test_official_entries_recompute_it_and_log_the_change(db_session, people, es
     row = deadline(db_session, t, "处置")
     assert row.due_at == expected != before and row.provisional is False
     log = events(db_session, t)[-1]
-    assert log.action == ACTION_RECOMPUTED and log.actor == "system"
+    assert log.action == LogEvent.DEADLINE_RECOMPUTED.value and log.actor == "system"
     assert log.from_state == log.to_state == "in_progress"
     assert "处置时限按正式日历重算" in log.note and "2027-02-16 17:30" in log.note
     change = log.data["deadlines"][0]
@@ -83,7 +84,7 @@ def test_a_deadline_that_has_passed_never_moves(db_session, people, estimated):
     assert [r.why for r in results] == ["passed"]
     row = deadline(db_session, t, "处置")
     assert row.due_at == before and row.provisional is False
-    assert all(e.action != ACTION_RECOMPUTED for e in events(db_session, t))
+    assert all(e.action != LogEvent.DEADLINE_RECOMPUTED.value for e in events(db_session, t))
 
 
 def test_a_recomputed_deadline_never_lands_in_the_past(db_session, people, estimated):
@@ -121,7 +122,7 @@ def test_still_estimated_deadlines_stay_provisional_and_unlogged(db_session, peo
     db_session.commit()
     assert [(r.why, r.provisional) for r in results] == [("unchanged", True)]
     assert deadline(db_session, t, "处置").due_at == before
-    assert all(e.action != ACTION_RECOMPUTED for e in events(db_session, t))
+    assert all(e.action != LogEvent.DEADLINE_RECOMPUTED.value for e in events(db_session, t))
 
 
 def test_the_scheduler_recomputes_on_its_first_tick_and_when_the_calendar_changes(db_session, db_factory, engine,

@@ -68,7 +68,24 @@ def category(db_session):
     return cat
 
 
-def new_ticket(session, people, category=None, *, at=None, **kw):
+_DEFAULT = object()
+
+
+def default_category(session) -> Category:
+    """A category for tickets whose category does not matter (立案/派遣 need one)."""
+    found = session.execute(select(Category).where(Category.standard_ref == "TEST")).scalar_one_or_none()
+    if found is None:
+        found = Category(standard_ref="TEST", kind="component", code="01001", big_class_code="01",
+                         big_class="市政公用设施类", name="井盖")
+        session.add(found)
+        session.flush()
+    return found
+
+
+def new_ticket(session, people, category=_DEFAULT, *, at=None, **kw):
+    """A ticket in state 受理 (with a category unless ``category`` is given, e.g. ``None``)."""
+    if category is _DEFAULT:
+        category = default_category(session)
     values = dict(channel="phone", caller_number="13800001234", caller_name="张先生", category=category,
                   description="红山区昭乌达路井盖缺失", address="昭乌达路 12 号", district_code=HONGSHAN,
                   actor=people["agent"], at=at or local(2026, 9, 29, 9, 0), tz=TZ)
@@ -231,12 +248,12 @@ def test_full_loop_persists_events_deadlines_and_notifications(db_session, peopl
     steps = [
         ("register", "dispatcher", {}, local(2026, 9, 29, 10, 0)),
         ("dispatch", "dispatcher", {"district_code": HONGSHAN, "department_code": WATER}, local(2026, 9, 30, 10, 0)),
-        ("accept", "hongshan", {}, local(2026, 10, 8, 9, 0)),
-        ("request_extension", "hongshan", {"reason": "需更换管道", "duration": 3}, local(2026, 10, 9, 9, 0)),
+        ("accept", "water", {}, local(2026, 10, 8, 9, 0)),
+        ("request_extension", "water", {"reason": "需更换管道", "duration": 3}, local(2026, 10, 9, 9, 0)),
         ("approve_extension", "supervisor", {}, local(2026, 10, 9, 11, 0)),
         ("feedback", "water", {"result": "已更换井盖"}, local(2026, 10, 16, 10, 0)),
         ("verify_fail", "dispatcher", {"reason": "井盖松动"}, local(2026, 10, 16, 15, 0)),
-        ("feedback", "hongshan", {"result": "已加固"}, local(2026, 10, 19, 9, 0)),
+        ("feedback", "water", {"result": "已加固"}, local(2026, 10, 19, 9, 0)),
         ("verify_pass", "dispatcher", {}, local(2026, 10, 19, 10, 0)),
         ("callback", "agent", {"satisfaction": "dissatisfied"}, local(2026, 10, 20, 9, 0)),
         ("reopen", "agent", {"reason": "来电人仍不满意"}, local(2026, 10, 20, 9, 30)),
@@ -284,7 +301,7 @@ def test_full_loop_persists_events_deadlines_and_notifications(db_session, peopl
         ("ticket.feedback.dispatcher", "dispatcher"),
         ("ticket.verify_fail.responsible", "responsible"),
         ("ticket.feedback.dispatcher", "dispatcher"),
-        ("ticket.verify_pass.caller", "13800001234"),
+        ("ticket_closed", "+8613800001234"),        # the caller's SMS, rendered, to the E.164 number
         ("ticket.callback.supervisor", "supervisor"),
         ("ticket.reopen.responsible", "responsible"),
     ]
@@ -382,8 +399,9 @@ def test_concurrent_edit_from_another_session_is_stale(db_factory, people):
 
 
 @pytest.mark.parametrize("action, who, payload, error", [
-    ("accept", "hongshan", {}, IllegalTransition),           # still received
-    ("register", "hongshan", {}, PermissionDenied),           # officers don't register
+    ("accept", "supervisor", {}, IllegalTransition),          # still received
+    ("void", "agent", {"reason": "重复"}, PermissionDenied),  # supervision only
+    ("register", "hongshan", {}, NotFound),                   # officers never see the desk's tickets
     ("reject", "agent", {}, MissingField),                    # reason required
     ("merge", "agent", {"parent": "12319-20990101-00001"}, InvalidField),  # unknown parent
     ("bogus", "agent", {}, Exception),
@@ -431,7 +449,7 @@ def test_merge_links_parent_and_subscribes_the_child_caller(db_session, people):
         at=local(2026, 9, 29, 10, 0))
     tos = [n.to for n in db_session.execute(select(Notification).where(Notification.ticket_id == parent.id)
                                             .order_by(Notification.id)).scalars()]
-    assert tos == ["13900000001", "0476-8888123"]
+    assert tos == ["+8613900000001", "0476-8888123"]     # the landline is stored failed, with the reason
 
 
 def test_merge_into_itself_or_a_terminal_ticket_is_refused(db_session, people):
@@ -449,39 +467,55 @@ def test_merge_into_itself_or_a_terminal_ticket_is_refused(db_session, people):
 # --- queries ------------------------------------------------------------------------------
 
 def _dispatched(session, people, district, department, description):
+    """A ticket of ``district`` dispatched to ``department``, or to the district when it is None."""
     t = new_ticket(session, people, district_code=district, description=description)
     t = act(session, t, "register", people["dispatcher"], at=local(2026, 11, 2, 9, 0))
-    return act(session, t, "dispatch", people["dispatcher"], {"department_code": department},
-               at=local(2026, 11, 2, 9, 1))
+    payload = {"department_code": department} if department else {"responsible": "district"}
+    return act(session, t, "dispatch", people["dispatcher"], payload, at=local(2026, 11, 2, 9, 1))
 
 
 def test_scope_filtering_in_list_and_get(db_session, people):
+    """Officers see the tickets their unit is responsible for (the department when the ticket has
+    one, else the district), from the hand-over on (decision 0009)."""
     hs_water = _dispatched(db_session, people, HONGSHAN, WATER, "红山 供水")
     hs_gas = _dispatched(db_session, people, HONGSHAN, GAS, "红山 燃气")
     ss_water = _dispatched(db_session, people, SONGSHAN, WATER, "松山 供水")
+    hs_district = _dispatched(db_session, people, HONGSHAN, None, "红山 属地")
+    hs_received = new_ticket(db_session, people, district_code=HONGSHAN, description="红山 未派遣")
+    water_registered = act(db_session, new_ticket(db_session, people, department_code=WATER), "register",
+                           people["dispatcher"], at=local(2026, 11, 2, 9, 5))
 
     def ids(actor, **kw):
         items, total = service.list_tickets(db_session, actor, **kw)
         assert total == len(items)
         return {t.id for t in items}
 
-    assert ids(people["supervisor"]) == {hs_water.id, hs_gas.id, ss_water.id}
-    assert ids(people["hongshan"]) == {hs_water.id, hs_gas.id}
-    assert ids(people["songshan"]) == {ss_water.id}
+    assert ids(people["supervisor"]) == {hs_water.id, hs_gas.id, ss_water.id, hs_district.id, hs_received.id,
+                                         water_registered.id}
+    assert ids(people["hongshan"]) == {hs_district.id}
+    assert ids(people["songshan"]) == set()
     assert ids(people["water"]) == {hs_water.id, ss_water.id}
     assert ids(people["gas"], district_code=SONGSHAN) == set()
     assert ids(people["water"], q="松山") == {ss_water.id}
-    assert ids(people["agent"], state="dispatched", district_code=HONGSHAN) == {hs_water.id, hs_gas.id}
+    assert ids(people["agent"], state="dispatched", district_code=HONGSHAN) == {hs_water.id, hs_gas.id,
+                                                                                 hs_district.id}
+    assert ids(people["agent"], department_code=WATER) == {hs_water.id, ss_water.id, water_registered.id}
     unscoped = Actor(None, Role.DISTRICT_OFFICER, None, None)
     assert ids(unscoped) == set()
 
     assert service.get_ticket(db_session, people["gas"], hs_gas.number).id == hs_gas.id
-    assert service.get_ticket(db_session, people["hongshan"], hs_gas.id).id == hs_gas.id
+    assert service.get_ticket(db_session, people["hongshan"], hs_district.id).id == hs_district.id
     for actor, key in [(people["gas"], ss_water.number), (people["songshan"], hs_water.id),
-                       (people["agent"], "12319-20990101-00001")]:
+                       (people["hongshan"], hs_gas.id), (people["hongshan"], hs_water.number),
+                       (people["hongshan"], hs_received.number), (people["water"], water_registered.number),
+                       (people["water"], hs_district.number), (people["agent"], "12319-20990101-00001")]:
         with pytest.raises(NotFound) as err:
             service.get_ticket(db_session, actor, key)
         assert "不存在或无权查看" in str(err.value)
+    # and what they cannot see they cannot act on
+    with pytest.raises(NotFound):
+        service.perform(db_session, hs_water.id, "accept", people["hongshan"], {}, at=local(2026, 11, 2, 10, 0),
+                        expected_version=None, stage_policy=policy, calendar=CAL)
 
 
 def test_list_pages_newest_first_and_validates(db_session, people):

@@ -9,10 +9,11 @@ from __future__ import annotations
 import pytest
 
 from hotline.cases.workflow import (
-    Action, Actor, IllegalTransition, InvalidField, MissingField, PermissionDenied,
-    Satisfaction, TicketState, TicketView, Transition, WorkflowError, available_actions, plan,
+    OFFICER_ACTIONS, OFFICER_VISIBLE_STATES, Action, Actor, IllegalTransition, IncompleteTicket, InvalidField,
+    MissingField, PermissionDenied, Satisfaction, TicketState, TicketView, Transition, WorkflowError,
+    available_actions, plan, responsible_unit,
 )
-from hotline.sla.deadlines import Unit
+from hotline.sla.deadlines import TimeUnit
 from hotline.users.roles import Role
 
 HONGSHAN, SONGSHAN = "150402", "150404"          # 红山区, 松山区
@@ -26,6 +27,7 @@ SUPERVISION = {SU, AD}
 # (state, action) -> (target state, roles allowed, stage started, stage stopped).
 # Every pair not listed must be refused with IllegalTransition whoever asks.
 EXPECTED = {
+    ("received", "complete"): ("received", {AG, DI, SU, AD}, None, None),
     ("received", "register"): ("registered", {AG, DI, SU, AD}, None, None),
     ("received", "reject"): ("rejected", {AG, SU, AD}, None, None),
     ("received", "answer_directly"): ("answered", {AG, SU, AD}, None, None),
@@ -60,13 +62,14 @@ EXTRA_WHEN_DISSATISFIED = {("callback_done", "reopen"): {AG, DI}}
 ALL_STATES = ["received", "registered", "rejected", "dispatched", "in_progress", "returned",
               "extension_requested", "resolved", "closed", "callback_done", "answered", "merged",
               "voided"]
-ALL_ACTIONS = ["register", "reject", "answer_directly", "dispatch", "accept", "return",
+ALL_ACTIONS = ["complete", "register", "reject", "answer_directly", "dispatch", "accept", "return",
                "request_extension", "approve_extension", "deny_extension", "feedback", "verify_pass",
                "verify_fail", "callback", "reopen", "merge", "void", "redispatch"]
 
 FULL_PAYLOAD = {
     "reason": "属地不符", "result": "已修复破损井盖", "parent": "12319-20261127-00001",
     "satisfaction": "satisfied", "duration": 3, "unit": "working_days",
+    "category_code": "01001", "description": "井盖破损",
 }
 
 
@@ -78,9 +81,18 @@ def actor(role: Role, district: str | None = HONGSHAN, department: str | None = 
 
 
 def ticket(state: str, district: str | None = HONGSHAN, department: str | None = WATER,
-           satisfaction: str | None = None) -> TicketView:
+           satisfaction: str | None = None, has_content: bool = True) -> TicketView:
+    """A ticket in 红山区; the 供水 department is responsible unless ``department=None``."""
     return TicketView(TicketState(state), district, department,
-                      Satisfaction(satisfaction) if satisfaction else None)
+                      Satisfaction(satisfaction) if satisfaction else None, has_content)
+
+
+def own(role: Role, state: str, **kw) -> TicketView:
+    """A ticket whose responsible unit is ``actor(role)``'s (for other roles: the default ticket):
+    a district officer's ticket has no department (decision 0009)."""
+    if role is DO:
+        kw.setdefault("department", None)
+    return ticket(state, **kw)
 
 
 def apply(view: TicketView, t: Transition) -> TicketView:
@@ -91,7 +103,7 @@ def apply(view: TicketView, t: Transition) -> TicketView:
     if t.action is Action.REOPEN:
         satisfaction = None
     return TicketView(t.to_state, t.data.get("district_code", view.district_code),
-                      t.data.get("department_code", view.department_code), satisfaction)
+                      t.data.get("department_code", view.department_code), satisfaction, view.has_content)
 
 
 # --- the whole table, every role ----------------------------------------------------------------
@@ -106,12 +118,11 @@ def test_expected_table_names_real_states_and_actions():
 @pytest.mark.parametrize("satisfaction", [None, "satisfied", "basically_satisfied", "dissatisfied"])
 @pytest.mark.parametrize("state", ALL_STATES)
 def test_every_state_action_role(state, satisfaction):
-    view = ticket(state, satisfaction=satisfaction)
     for action in ALL_ACTIONS:
         expected = EXPECTED.get((state, action))
         extra = EXTRA_WHEN_DISSATISFIED.get((state, action), set()) if satisfaction == "dissatisfied" else set()
         for role in Role:
-            who = actor(role)
+            who, view = actor(role), own(role, state, satisfaction=satisfaction)
             if expected is None:
                 with pytest.raises(IllegalTransition) as err:
                     plan(action, who, view, FULL_PAYLOAD)
@@ -132,7 +143,7 @@ def test_every_state_action_role(state, satisfaction):
 @pytest.mark.parametrize("role", list(Role))
 def test_available_actions_match_table(state, role):
     for satisfaction in (None, "dissatisfied"):
-        view = ticket(state, satisfaction=satisfaction)
+        view = own(role, state, satisfaction=satisfaction)
         extra = EXTRA_WHEN_DISSATISFIED if satisfaction == "dissatisfied" else {}
         want = [a for a in ALL_ACTIONS
                 if (state, a) in EXPECTED
@@ -145,7 +156,12 @@ def test_available_actions_respect_scope():
     view = ticket("dispatched", district=SONGSHAN, department=GAS)
     assert available_actions(actor(DO, district=HONGSHAN), view) == []
     assert available_actions(actor(DE, department=WATER), view) == []
-    assert available_actions(actor(DO, district=SONGSHAN), view) == [Action.ACCEPT, Action.RETURN]
+    assert available_actions(actor(DE, department=GAS), view) == [Action.ACCEPT, Action.RETURN]
+    # the district of the place does not act while a department is responsible ...
+    assert available_actions(actor(DO, district=SONGSHAN), view) == []
+    # ... and does once the ticket is handed to the district
+    district_view = ticket("dispatched", district=SONGSHAN, department=None)
+    assert available_actions(actor(DO, district=SONGSHAN), district_view) == [Action.ACCEPT, Action.RETURN]
 
 
 def test_open_and_terminal_states():
@@ -157,7 +173,7 @@ def test_open_and_terminal_states():
     # Terminal means nothing leaves it, for anybody.
     for state in terminal:
         for role in Role:
-            assert available_actions(actor(role), ticket(state, satisfaction="dissatisfied")) == []
+            assert available_actions(actor(role), own(role, state, satisfaction="dissatisfied")) == []
 
 
 def test_chinese_labels():
@@ -211,19 +227,34 @@ def test_officers_act_on_something():
     assert {r for *_sa, r in OFFICER_PAIRS} == OFFICERS and len(OFFICER_PAIRS) >= 6
 
 
+def _others(role: Role, state: str) -> list[tuple[TicketView, str]]:
+    """Tickets whose responsible unit is not ``actor(role)``'s, each with that unit's code: the
+    same kind of unit elsewhere, and — both ways — the other kind of unit at the same place."""
+    if role is DO:   # 红山区 officer
+        return [(ticket(state, district=SONGSHAN, department=None), SONGSHAN),   # another district
+                (ticket(state, district=HONGSHAN, department=WATER), WATER),     # a department, in 红山区
+                (ticket(state, district=HONGSHAN, department=GAS), GAS)]
+    return [(ticket(state, district=HONGSHAN, department=GAS), GAS),             # another department
+            (ticket(state, district=HONGSHAN, department=None), HONGSHAN),       # the district itself
+            (ticket(state, district=SONGSHAN, department=None), SONGSHAN)]
+
+
 @pytest.mark.parametrize("state,action,role", OFFICER_PAIRS)
 def test_every_officer_transition_is_refused_outside_the_officers_scope(state, action, role):
-    """Each transition an officer may make is allowed in their own district/department and
-    refused, naming both scopes, for a ticket of another district/department."""
-    mine = ticket(state, district=HONGSHAN, department=WATER)
-    theirs = ticket(state, district=SONGSHAN, department=GAS)
+    """Each transition an officer may make is allowed when their unit is responsible and refused,
+    naming both units, when another unit is — another district/department, and both ways the
+    other kind of unit of the same place (a district officer on a ticket a department holds in
+    their district; a department officer on a ticket handed to the district)."""
     who = actor(role, district=HONGSHAN, department=WATER)
+    mine = own(role, state)
     assert plan(action, who, mine, FULL_PAYLOAD).to_state.value == EXPECTED[(state, action)][0]
-    with pytest.raises(PermissionDenied) as err:
-        plan(action, who, theirs, FULL_PAYLOAD)
-    own, other = (HONGSHAN, SONGSHAN) if role is DO else (WATER, GAS)
-    assert own in str(err.value) and other in str(err.value), str(err.value)
-    assert action not in {a.value for a in available_actions(who, theirs)}
+    assert action in {a.value for a in available_actions(who, mine)}
+    mine_code = HONGSHAN if role is DO else WATER
+    for theirs, their_code in _others(role, state):
+        with pytest.raises(PermissionDenied) as err:
+            plan(action, who, theirs, FULL_PAYLOAD)
+        assert mine_code in str(err.value) and their_code in str(err.value), str(err.value)
+        assert action not in {a.value for a in available_actions(who, theirs)}
 
 
 def test_department_officer_only_in_own_department():
@@ -250,10 +281,32 @@ def test_unscoped_officer_or_ticket_is_refused(who, view):
         plan("accept", who, view, {})
 
 
-def test_both_units_of_a_ticket_are_in_scope():
+def test_only_the_responsible_unit_acts():
+    """The outside finding: a district officer could accept a ticket dispatched to a department
+    of their district. The department is responsible; the district may not act (decision 0009)."""
     view = ticket("dispatched", district=HONGSHAN, department=WATER)
-    assert plan("accept", actor(DO, district=HONGSHAN), view, {}).to_state is TicketState.IN_PROGRESS
+    assert responsible_unit(view) == ("department", WATER)
+    with pytest.raises(PermissionDenied) as err:
+        plan("accept", actor(DO, district=HONGSHAN), view, {})
+    assert "责任单位" in str(err.value) and WATER in str(err.value)
     assert plan("accept", actor(DE, department=WATER), view, {}).to_state is TicketState.IN_PROGRESS
+    handed_to_district = ticket("dispatched", district=HONGSHAN, department=None)
+    assert responsible_unit(handed_to_district) == ("district", HONGSHAN)
+    assert plan("accept", actor(DO, district=HONGSHAN), handed_to_district, {}).to_state is TicketState.IN_PROGRESS
+    with pytest.raises(PermissionDenied):
+        plan("accept", actor(DE, department=WATER), handed_to_district, {})
+    assert responsible_unit(ticket("received", district=None, department=None)) is None
+
+
+def test_officer_actions_and_visible_states():
+    assert OFFICER_ACTIONS == {Action.ACCEPT, Action.RETURN, Action.REQUEST_EXTENSION, Action.FEEDBACK}
+    # officers see tickets from the hand-over on, never the desk's intake states
+    assert {s.value for s in OFFICER_VISIBLE_STATES} == {
+        "dispatched", "in_progress", "returned", "extension_requested", "resolved", "closed",
+        "callback_done", "voided"}
+    for (state, _action), (_to, roles, *_rest) in EXPECTED.items():
+        if roles & OFFICERS:
+            assert TicketState(state) in OFFICER_VISIBLE_STATES
 
 
 # --- required fields ----------------------------------------------------------------------------
@@ -273,6 +326,8 @@ REQUIRED = [
     ("closed", "callback", AG, "satisfaction"),
     ("closed", "reopen", SU, "reason"),
     ("callback_done", "reopen", AG, "reason"),
+    ("received", "complete", DI, "category_code"),
+    ("received", "complete", AG, "description"),
     ("received", "void", SU, "reason"),
     ("in_progress", "void", AD, "reason"),
 ]
@@ -286,7 +341,7 @@ def test_required_field(state, action, role, field, blank):
         payload[field] = "   "
     else:
         del payload[field]
-    view = ticket(state, satisfaction="dissatisfied")
+    view = own(role, state, satisfaction="dissatisfied")
     with pytest.raises(MissingField) as err:
         plan(action, actor(role), view, payload)
     assert err.value.field == field
@@ -300,7 +355,7 @@ def test_required_field(state, action, role, field, blank):
     ("resolved", "verify_pass", DI),
 ])
 def test_actions_without_required_fields(state, action, role):
-    assert plan(action, actor(role), ticket(state), {}).to_state.value == EXPECTED[(state, action)][0]
+    assert plan(action, actor(role), own(role, state), {}).to_state.value == EXPECTED[(state, action)][0]
 
 
 @pytest.mark.parametrize("value", ["very", "满意", 1])
@@ -314,18 +369,18 @@ def test_invalid_satisfaction(value):
 @pytest.mark.parametrize("value", [0, -2, "3", True, float("nan"), float("inf"), 1.5])
 def test_invalid_extension_duration(value):
     with pytest.raises(InvalidField) as err:
-        plan("request_extension", actor(DO), ticket("in_progress"), {"reason": "雨天停工", "duration": value})
+        plan("request_extension", actor(DE), ticket("in_progress"), {"reason": "雨天停工", "duration": value})
     assert err.value.field == "duration"
 
 
 def test_extension_unit_defaults_and_is_checked():
-    t = plan("request_extension", actor(DO), ticket("in_progress"), {"reason": "雨天停工", "duration": 2})
-    assert t.data == {"reason": "雨天停工", "duration": 2, "unit": Unit.WORKING_DAYS}
-    t = plan("request_extension", actor(DO), ticket("in_progress"),
+    t = plan("request_extension", actor(DE), ticket("in_progress"), {"reason": "雨天停工", "duration": 2})
+    assert t.data == {"reason": "雨天停工", "duration": 2, "unit": TimeUnit.WORKING_DAYS}
+    t = plan("request_extension", actor(DE), ticket("in_progress"),
              {"reason": "雨天停工", "duration": 1.5, "unit": "working_hours"})
-    assert t.data["unit"] is Unit.WORKING_HOURS and t.data["duration"] == 1.5
+    assert t.data["unit"] is TimeUnit.WORKING_HOURS and t.data["duration"] == 1.5
     with pytest.raises(InvalidField) as err:
-        plan("request_extension", actor(DO), ticket("in_progress"),
+        plan("request_extension", actor(DE), ticket("in_progress"),
              {"reason": "雨天停工", "duration": 2, "unit": "fortnights"})
     assert err.value.field == "unit"
 
@@ -341,6 +396,77 @@ def test_dispatch_needs_a_responsible_unit():
     t = plan("dispatch", actor(DI), ticket("registered"), {})
     assert t.data == {"district_code": HONGSHAN, "department_code": WATER}
     assert t.notify == ("responsible",)
+
+
+def test_dispatch_chooses_the_responsible_unit():
+    routed_to_water = ticket("registered")
+    # to the district of the place: the department is dropped, the district becomes responsible
+    t = plan("dispatch", actor(DI), routed_to_water, {"responsible": "district"})
+    assert t.data == {"district_code": HONGSHAN, "department_code": None}
+    t = plan("dispatch", actor(DI), routed_to_water, {"responsible": "district", "district_code": SONGSHAN})
+    assert t.data == {"district_code": SONGSHAN, "department_code": None}
+    # to another department: the place's district is kept
+    t = plan("dispatch", actor(DI), routed_to_water, {"responsible": "department", "department_code": GAS})
+    assert t.data == {"district_code": HONGSHAN, "department_code": GAS}
+    # a territory-led ticket (no department) handed to a department must name it
+    with pytest.raises(MissingField) as err:
+        plan("redispatch", actor(DI), ticket("returned", department=None), {"responsible": "department"})
+    assert err.value.field == "department_code"
+    with pytest.raises(MissingField) as err:
+        plan("dispatch", actor(DI), ticket("registered", district=None), {"responsible": "district"})
+    assert err.value.field == "district_code"
+    with pytest.raises(InvalidField) as err:
+        plan("dispatch", actor(DI), routed_to_water, {"responsible": "street"})
+    assert err.value.field == "responsible"
+
+
+# --- content (补录) -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("state,action", [("received", "register"), ("registered", "dispatch"),
+                                          ("returned", "redispatch")])
+def test_a_ticket_without_content_cannot_be_registered_or_dispatched(state, action):
+    empty = ticket(state, has_content=False)
+    with pytest.raises(IncompleteTicket) as err:
+        plan(action, actor(DI), empty, FULL_PAYLOAD)
+    assert "补录" in str(err.value) and isinstance(err.value, WorkflowError)
+    assert action not in {a.value for a in available_actions(actor(DI), empty)}
+    # role and scope are refused first, as for every action
+    with pytest.raises(PermissionDenied):
+        plan(action, actor(DO), empty, FULL_PAYLOAD)
+    assert plan(action, actor(DI), ticket(state), FULL_PAYLOAD).to_state.value == EXPECTED[(state, action)][0]
+
+
+def test_what_an_empty_ticket_still_allows():
+    empty = ticket("received", district=HONGSHAN, department=None, has_content=False)
+    assert [a.value for a in available_actions(actor(DI), empty)] == ["complete"]
+    assert [a.value for a in available_actions(actor(AG), empty)] == [
+        "complete", "reject", "answer_directly", "merge"]
+    assert [a.value for a in available_actions(actor(SU), empty)] == [
+        "complete", "reject", "answer_directly", "merge", "void"]
+
+
+def test_complete_validates_the_content():
+    payload = {"category_code": " 01001 ", "description": " 井盖缺失 ", "address": "昭乌达路12号",
+               "kind": "component", "lat": 42.27, "lon": 118.95}
+    t = plan("complete", actor(DI), ticket("received", has_content=False), payload)
+    assert t.to_state is TicketState.RECEIVED and (t.starts_stage, t.stops_stage) == (None, None)
+    assert t.data == {"category_code": "01001", "description": "井盖缺失", "kind": "component",
+                      "address": "昭乌达路12号", "lat": 42.27, "lon": 118.95}
+    t = plan("complete", actor(AG), ticket("received", has_content=False),
+             {"category_code": "01001", "description": "井盖缺失"})
+    assert t.data == {"category_code": "01001", "description": "井盖缺失", "kind": None, "address": "",
+                      "lat": None, "lon": None}
+    bad = [({"kind": "thing"}, "kind", InvalidField), ({"lat": 42.2}, "lon", MissingField),
+           ({"lat": 91.0, "lon": 118.9}, "lat", InvalidField), ({"lat": 42.0, "lon": "x"}, "lon", InvalidField),
+           ({"lat": 42.0, "lon": float("nan")}, "lon", InvalidField)]
+    for extra, field, error in bad:
+        with pytest.raises(error) as err:
+            plan("complete", actor(DI), ticket("received"), {"category_code": "01001", "description": "x", **extra})
+        assert err.value.field == field
+    for state in ALL_STATES:
+        if state != "received":
+            with pytest.raises(IllegalTransition):
+                plan("complete", actor(SU), ticket(state), payload)
 
 
 # --- journeys -----------------------------------------------------------------------------------
@@ -395,7 +521,7 @@ def test_rework_loop():
 
 
 def test_extension_approved_and_denied():
-    officer = actor(DO)
+    officer = actor(DE)
     view, done = run(ticket("in_progress"), [
         ("request_extension", officer, {"reason": "需协调供热公司", "duration": 5}),
         ("approve_extension", actor(SU), {"note": "同意延期5个工作日"}),
@@ -447,7 +573,7 @@ def test_dissatisfied_callback_then_reopen():
     assert view.state is TicketState.DISPATCHED and view.satisfaction is None
     assert done[0].starts_stage == "签收" and done[0].notify == ("responsible",)
     # The same unit gets it back and the loop runs again.
-    view, _ = run(view, [("accept", actor(DO), {}), ("feedback", actor(DO), {"result": "更换灯具"})])
+    view, _ = run(view, [("accept", actor(DE), {}), ("feedback", actor(DE), {"result": "更换灯具"})])
     assert view.state is TicketState.RESOLVED
 
 
@@ -502,7 +628,25 @@ def test_void_only_by_supervision_and_only_open_tickets():
 def test_plan_is_pure():
     view = ticket("in_progress")
     payload = {"result": "已处理", "note": "附照片"}
-    first = plan("feedback", actor(DO), view, payload)
-    second = plan("feedback", actor(DO), view, payload)
+    first = plan("feedback", actor(DE), view, payload)
+    second = plan("feedback", actor(DE), view, payload)
     assert first == second and view.state is TicketState.IN_PROGRESS
     assert payload == {"result": "已处理", "note": "附照片"}
+
+
+# The stage running in each state (written out by hand); the work lists join "the" running stage.
+RUNNING_IN = {"dispatched": "签收", "in_progress": "处置", "extension_requested": "处置", "resolved": "核查",
+              "closed": "回访"}
+
+
+def test_one_running_stage_at_a_time():
+    """A transition that starts a stage stops the one running in its state, and every state runs
+    at most the stage listed above: a ticket never has two running deadlines."""
+    for (state, _action), (target, _roles, starts, stops) in EXPECTED.items():
+        running = RUNNING_IN.get(state)
+        if starts:
+            assert stops == running, (state, _action)
+            assert RUNNING_IN.get(target) == starts, (state, _action)
+        elif target != state and running:
+            # leaving a state without starting a stage: the running one stops unless the target runs it on
+            assert stops == running or RUNNING_IN.get(target) == running, (state, _action)

@@ -19,9 +19,13 @@ def test_build_state_on_embedded_defaults(tmp_path):
     decision = state.ticket_router.route("06010", address="永巨街道")
     assert decision.street.code == "150402003"
     with TestClient(create_app(state)) as client:
-        checks = client.get("/readyz").json()["checks"]
-        assert {k: checks[k] for k in ("database", "rules", "telephony")} == {
-            "database": "ok", "rules": "ok", "telephony": "simulator"}
+        body = client.get("/readyz").json()
+        checks = body["checks"]
+        assert {k: checks[k] for k in ("database", "telephony")} == {"database": "ok", "telephony": "ok"}
+        assert body["telephony"] == "simulator"
+        from hotline.rules.reload import rules_digest
+
+        assert checks["rules"] == f"ok ({rules_digest(settings.rules_file)})"
         assert checks["calendar"] == "ok" or checks["calendar"].startswith("warning: ")
 
 
@@ -83,14 +87,18 @@ def test_first_start_creates_an_admin_whose_password_is_only_in_a_private_file(t
         me = client.post("/api/session", json={"username": "admin", "password": password})
         assert me.status_code == 200 and me.json()["role"] == "admin"
     state.engine.dispose()
-    # a restart changes nothing: same single account, same password file
+    # a restart changes nothing: the same accounts (the admin, and in simulator mode the demo agent
+    # whose seat is a simulated phone), the same password files
+    demo_password = (tmp_path / "demo_agent_password").read_text().strip()
     state = build_state(Settings(var_dir=tmp_path, demo_call_rate=0.0, session_secret="x" * 40))
     from sqlalchemy import select
 
     from hotline.users.models import User
 
     with state.sessions() as s:
-        assert s.scalars(select(User.username)).all() == ["admin"]
+        assert s.scalars(select(User.username).order_by(User.id)).all() == ["admin", "demo-agent"]
+        assert s.scalar(select(User.seat).where(User.username == "demo-agent")) == "PJSIP/agent-demo"
+    assert (tmp_path / "demo_agent_password").read_text().strip() == demo_password
     assert secret_file.read_text().strip() == password
     state.engine.dispose()
 

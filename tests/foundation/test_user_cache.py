@@ -1,5 +1,6 @@
 """The per-process cache in front of the session → user look-up (hotline.web.user_cache):
-changes to users take effect on the next request, whichever way this process writes them."""
+changes to users and login sessions take effect on the next request, whichever way this process
+writes them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import select, text, update
 
 from hotline.config import Settings
 from hotline.database import make_engine, session_factory
-from hotline.users.models import User
+from hotline.users.models import User, UserSession
 from hotline.users.roles import Role
 from hotline.users.service import create_user
 from hotline.web.app import AppState, create_app
@@ -44,7 +45,8 @@ def test_repeated_requests_are_served_from_the_cache(env):
     assert client.get("/api/me").json()["role"] == "agent"
     with factory() as s:
         uid = s.scalar(select(User.id).where(User.username == "agent1"))
-    assert user_cache(engine).get(uid).username == "agent1"
+        sid = s.scalar(select(UserSession.id).where(UserSession.user_id == uid))
+    assert user_cache(engine).get((uid, sid)).username == "agent1"      # keyed by the login session
     statements = []
 
     def count(*_args):
@@ -144,3 +146,11 @@ def test_option_engines_share_their_parents_cache():
     assert user_cache(other) is not user_cache(engine)     # user ids are per database
     engine.dispose()
     other.dispose()
+
+
+def test_ending_the_login_session_takes_effect_on_the_next_request(env):
+    client, engine, factory = env
+    assert client.get("/api/me").status_code == 200
+    with engine.begin() as conn:
+        conn.execute(text("update user_sessions set ended_at = created_at, end_reason = 'logout'"))
+    assert client.get("/api/me").status_code == 401

@@ -23,6 +23,8 @@ CONTEXTS = {
     "sla_warning": {"number": NUMBER, "category": "道路破损", "stage": "签收", "due": DUE},
     "sla_overdue": {"number": NUMBER, "category": "道路破损", "stage": "处置", "due": DUE, "unit": "松山区城管局"},
     "merged_into": {"number": NUMBER, "parent_number": "12319-20261126-00007"},
+    "ticket_rejected": {"number": NUMBER, "reason": "不属于城建服务范围"},
+    "ticket_answered": {"number": NUMBER, "result": "供暖期为每年10月15日至次年4月15日"},
 }
 
 

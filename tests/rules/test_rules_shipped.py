@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from hotline.rules import check_rules_file, load_rules
-from hotline.rules.schema import Action, Kind, Lead, Priority, Unit
+from hotline.rules.schema import Kind, Lead, Priority, TimeUnit
+from ivr.api import MenuAction
 
 import pytest
 
@@ -71,11 +72,11 @@ def test_time_limits_follow_the_research(rules):
     standard = rules.time_limits["standard"]
     normal = {s.stage: (s.amount, s.unit) for s in standard.for_priority(Priority.NORMAL)}
     urgent = {s.stage: (s.amount, s.unit) for s in standard.for_priority(Priority.URGENT)}
-    assert normal["签收"] == (1, Unit.WORKING_DAYS)
-    assert normal["处置"] == (5, Unit.WORKING_DAYS)
-    assert normal["回访"] == (1, Unit.WORKING_DAYS)
-    assert urgent["处置"] == (4, Unit.WORKING_HOURS)
-    assert rules.callbacks.due.amount == 1 and rules.callbacks.due.unit is Unit.WORKING_DAYS
+    assert normal["签收"] == (1, TimeUnit.WORKING_DAYS)
+    assert normal["处置"] == (5, TimeUnit.WORKING_DAYS)
+    assert normal["回访"] == (1, TimeUnit.WORKING_DAYS)
+    assert urgent["处置"] == (4, TimeUnit.WORKING_HOURS)
+    assert rules.callbacks.due.amount == 1 and rules.callbacks.due.unit is TimeUnit.WORKING_DAYS
     # a set without its own urgent list falls back to normal
     consultation = rules.time_limits["consultation"]
     assert consultation.for_priority(Priority.URGENT) == consultation.normal
@@ -87,14 +88,14 @@ def test_short_main_menu_with_zero_to_agents_everywhere(rules):
     main = rules.menu(ivr.entry)
     actions = {o.digit: o for o in main.options}
     assert sorted(actions) == ["0", "1", "2", "3", "9"]
-    assert actions["1"].action is Action.QUEUE and actions["1"].queue == ivr.agent_queue
-    assert actions["2"].action is Action.SUBMENU and rules.menu(actions["2"].menu) is not None
-    assert actions["3"].action is Action.TICKET_STATUS
+    assert actions["1"].action is MenuAction.QUEUE and actions["1"].queue == ivr.agent_queue
+    assert actions["2"].action is MenuAction.SUBMENU and rules.menu(actions["2"].menu) is not None
+    assert actions["3"].action is MenuAction.TICKET_STATUS
     assert rules.queue(actions["9"].queue).language == "mn" and actions["9"].language == "mn"
     for menu in ivr.menus:
         zero = next(o for o in menu.options if o.digit == "0")
-        assert zero.action is Action.QUEUE and zero.queue == ivr.agent_queue
-    transfers = [o for o in rules.menu(actions["2"].menu).options if o.action is Action.DISTRICT_TRANSFER]
+        assert zero.action is MenuAction.QUEUE and zero.queue == ivr.agent_queue
+    transfers = [o for o in rules.menu(actions["2"].menu).options if o.action is MenuAction.DISTRICT_TRANSFER]
     assert {o.district for o in transfers} == {d.code for d in rules.districts}
 
 

@@ -10,7 +10,7 @@ from hotline.sla import (
     SlaStatus,
     Stage,
     StageClock,
-    Unit,
+    TimeUnit,
     WorkCalendar,
     compute_deadline,
 )
@@ -32,10 +32,10 @@ def cal():
 
 def test_stage_parses_unit_and_describes_in_chinese():
     stage = Stage("签收", 1, "working_days")
-    assert stage.unit is Unit.WORKING_DAYS
-    assert stage.describe() == "签收 1 工作日"
-    assert Stage("处置", 4, "working_hours").describe() == "处置 4 工作时"
-    assert Stage("应急", 2.5, Unit.NATURAL_HOURS).describe() == "应急 2.5 自然小时"
+    assert stage.unit is TimeUnit.WORKING_DAYS
+    assert stage.describe() == "签收1个工作日"
+    assert Stage("处置", 4, "working_hours").describe() == "处置4工作小时"
+    assert Stage("应急", 2.5, TimeUnit.NATURAL_HOURS).describe() == "应急2.5小时"
 
 
 @pytest.mark.parametrize(

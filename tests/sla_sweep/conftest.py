@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from hotline.cases import service
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
 from hotline.cases.workflow import Actor
+from hotline.categories.models import Category
 from hotline.directory import work_calendar
 from hotline.notify.models import Notification
 from hotline.rules.loader import load_rules
@@ -41,9 +42,20 @@ def calendar(rules):
 AGENT = Actor(None, Role.AGENT)
 
 
+def _category(session) -> Category:
+    """The category of these tickets (立案 and 派遣 refuse a ticket without one)."""
+    found = session.execute(select(Category).where(Category.standard_ref == "TEST")).scalar_one_or_none()
+    if found is None:
+        found = Category(standard_ref="TEST", kind="component", code="01001", big_class_code="01",
+                         big_class="市政公用设施类", name="供水井盖")
+        session.add(found)
+        session.flush()
+    return found
+
+
 def make_ticket(session, *, at=None, department_code=WATER, district_code=HONGSHAN, number_hint="") -> Ticket:
     ticket = service.create_ticket(
-        session, channel="phone", caller_number="13800001234", caller_name="张先生", category=None,
+        session, channel="phone", caller_number="13800001234", caller_name="张先生", category=_category(session),
         description=f"井盖缺失{number_hint}", address="昭乌达路 12 号", district_code=district_code,
         department_code=department_code, actor=AGENT, at=at or local(2026, 11, 2, 8, 0), tz=TZ)
     session.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -251,7 +251,7 @@ def test_extension_moves_the_deadline_so_no_early_warning(db_session, rules, cal
     assert sweep(db_session, now=new_warning - timedelta(seconds=1), rules=rules, calendar=calendar).warned == 0
     assert sweep(db_session, now=new_warning, rules=rules, calendar=calendar).warned == 1
     (warning,) = events(db_session, ACTION_WARNING)
-    assert warning.data["due_at"] == row.due_at.isoformat()
+    assert datetime.fromisoformat(warning.data["due_at"]) == row.due_at
 
 
 def test_rows_outside_the_calendar_are_reported_not_fatal(db_session, rules, calendar):

@@ -17,6 +17,8 @@ from fastapi import HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotline.cases.errors import (
     IllegalTransition, InvalidTicket, MissingField, NotFound, PermissionDenied, StaleTicket, WorkflowError,
@@ -25,9 +27,10 @@ from hotline.cases.intake import IntakeError
 from hotline.cases.workflow import Actor
 from hotline.sla.calendar import CalendarNotCovered
 from hotline.web.security import CurrentUser
+from hotline.times import iso
 
-__all__ = ["ApiRoute", "actor_of", "api_errors", "app_state", "calendar_message", "jsonable", "now_for",
-           "validation_detail"]
+__all__ = ["ApiError", "ApiRoute", "actor_of", "api_errors", "app_state", "calendar_message", "error_responses",
+           "jsonable", "now_for", "validation_detail"]
 
 _FIELD_LABELS = {"body": "请求体", "query": "查询参数", "path": "路径参数"}
 
@@ -50,8 +53,50 @@ def has_nul(request: Request) -> bool:
         request.scope.get("query_string") and any("\x00" in v for v in request.query_params.values()))
 
 
+class FieldError(BaseModel):
+    loc: list[str]
+    msg: str
+    type: str
+    where: str          # 请求体 / 查询参数 / 路径参数 and the field
+
+
+class ApiError(BaseModel):
+    """Every error of the JSON API: a Chinese ``detail``; ``errors`` names the refused fields."""
+
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+_MEANINGS = {
+    401: "未登录", 403: "无权操作（角色、范围，或不是本系统发出的请求）", 404: "不存在，或不在本人的工作范围内",
+    409: "冲突：工单已被他人修改、当前状态不允许，或时限无法计算", 413: "请求体过大", 422: "请求参数无效",
+    429: "失败次数过多，请稍后再试", 502: "交换机拒绝了该操作", 503: "暂不可用（电话系统或数据未就绪）",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses (``@router.post(..., responses=error_responses(409))``)."""
+    return {code: {"model": ApiError, "description": _MEANINGS[code]} for code in codes}
+
+
 class ApiRoute(APIRoute):
-    """Turns request validation errors into a 422 with a Chinese message (never a 500 on NaN input)."""
+    """Documents and shapes the errors of every API route, and turns request validation errors into
+    a 422 with a Chinese message (never a 500 on NaN input).
+
+    Every route documents 401, 403 and 422 (:class:`ApiError`), 404 when its path has parameters
+    and 413 when it takes a body; a route adds what else it can answer with ``responses=``.
+    """
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any):
+        responses = dict(kwargs.pop("responses", None) or {})
+        codes = [401, 403, 422]
+        if "{" in path:
+            codes.append(404)
+        if set(kwargs.get("methods") or ()) & {"POST", "PUT", "PATCH"}:
+            codes.append(413)
+        for code, spec in error_responses(*codes).items():
+            responses.setdefault(code, spec)
+        super().__init__(path, endpoint, responses=responses, **kwargs)
 
     def get_route_handler(self):
         handler = super().get_route_handler()
@@ -64,6 +109,12 @@ class ApiRoute(APIRoute):
                 return await handler(request)
             except RequestValidationError as exc:
                 return JSONResponse(validation_detail(exc), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+            except StarletteHTTPException as exc:
+                if exc.status_code != 400:
+                    raise
+                # FastAPI's own "There was an error parsing the body" (e.g. bytes that are not UTF-8)
+                return JSONResponse({"detail": "请求体无法解析，应为 UTF-8 编码的 JSON（malformed body）"},
+                                    status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
         return route_handler
 
@@ -114,7 +165,7 @@ def api_errors() -> Iterator[None]:
 def jsonable(value: Any) -> Any:
     """Datetimes as ISO 8601 strings, recursively (the rest is already JSON)."""
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso(value)
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

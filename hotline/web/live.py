@@ -26,6 +26,7 @@ from fastapi.responses import StreamingResponse
 
 from hotline.users.roles import Role
 from hotline.web.security import CurrentUser, current_user
+from hotline.times import json_default
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,7 @@ class LiveEvent:
     audience: Audience
 
     def encode(self) -> str:
-        return f"event: {self.kind}\ndata: {json.dumps(self.data, ensure_ascii=False, default=_default)}\n\n"
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+        return f"event: {self.kind}\ndata: {json.dumps(self.data, ensure_ascii=False, default=json_default)}\n\n"
 
 
 @dataclass(eq=False)
@@ -105,6 +100,7 @@ class LiveHub:
         self._lock = threading.Lock()
         self.published = 0
         self.dropped = 0
+        self.bridge = None          # hotline.web.live_bridge.PgLiveBridge: events of the other processes
 
     @property
     def connections(self) -> int:
@@ -114,7 +110,18 @@ class LiveHub:
         return {c.user.id for c in list(self._consoles)}
 
     def publish(self, event: LiveEvent) -> None:
-        """Deliver ``event`` to every admitted console (from any thread; never blocks)."""
+        """Deliver ``event`` to every admitted console of every process (from any thread; never
+        blocks): this process's consoles now, the others' through the bridge when there is one."""
+        self.publish_local(event)
+        if self.bridge is not None:
+            self.bridge.send(event)
+
+    def publish_local_resync(self) -> None:
+        """Tell every console of this process to reload its data (events may have been missed)."""
+        self.publish_local(LiveEvent("resync", {}, Audience(roles=frozenset(Role))))
+
+    def publish_local(self, event: LiveEvent) -> None:
+        """Deliver ``event`` to this process's admitted consoles (from any thread)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return

@@ -56,6 +56,14 @@ class NameBook:
             return self.department(department_code)
         return self.unit(district_code) or "未指定"
 
+    def search(self, text: str, *, levels: tuple[int, ...] = (2, 3), limit: int = 12) -> list[tuple[str, str, int]]:
+        """Units of ``levels`` named in ``text`` (a full address) or whose name contains it (what is
+        typed so far), longest names first: ``(code, name, level)``."""
+        hits = [(code, name, self.unit_levels.get(code, 0)) for code, name in self.units.items()
+                if self.unit_levels.get(code) in levels and (name in text or text in name)]
+        hits.sort(key=lambda h: (-len(h[1]), h[2], h[0]))
+        return hits[:limit]
+
     def districts(self) -> list[tuple[str, str]]:
         return sorted((c, n) for c, n in self.units.items() if self.unit_levels.get(c) == 1)
 

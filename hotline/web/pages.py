@@ -18,18 +18,20 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from hotline.notify.console import unread_count
 from hotline.privacy import caller_number_for
+from hotline.rules.schema import TimeUnit
 from hotline.users.roles import Role
 from hotline.web.assets import vendor_url
 from hotline.web.csrf import csrf_token
 from hotline.web.security import CurrentUser, current_user
+from hotline.times import iso, zone
 
 __all__ = ["NavItem", "Crumb", "templates", "render", "page_user", "page_roles", "nav_for", "landing_page",
            "local_time", "duration_text"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES))
-_SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -73,22 +75,18 @@ def landing_page(role: Role) -> str:
 
 # --- filters ----------------------------------------------------------------------------------
 
-def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M", tz: ZoneInfo = _SHANGHAI) -> str:
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M", tz: ZoneInfo | None = None) -> str:
     """``2026-12-07 14:30`` in the hotline's zone; naive values are taken as UTC."""
     if value is None:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(tz).strftime(fmt)
+    return value.astimezone(tz or zone()).strftime(fmt)
 
 
 def iso_time(value: datetime | None) -> str:
     """ISO 8601 with the hotline's offset (for ``<time datetime>`` and countdowns in the browser)."""
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(_SHANGHAI).isoformat(timespec="seconds")
+    return iso(value, timespec="seconds") if value is not None else ""
 
 
 def duration_text(seconds: float | timedelta | None) -> str:
@@ -120,7 +118,13 @@ def _mono(value: str) -> Markup:
     return Markup(f'<span class="mono">{escape(value)}</span>')
 
 
-templates.env.filters.update(local_time=local_time, iso_time=iso_time, duration=duration_text, mono=_mono)
+def _time_limit(amount: float, unit: str) -> str:
+    """A time limit as staff read it: 5个工作日, 4工作小时, 24小时."""
+    return TimeUnit(unit).amount_text(float(amount))
+
+
+templates.env.filters.update(local_time=local_time, iso_time=iso_time, duration=duration_text, mono=_mono,
+                             time_limit=_time_limit)
 templates.env.globals.update(vendor=vendor_url)
 
 
@@ -145,11 +149,23 @@ def page_roles(*roles: Role) -> Callable[..., Any]:
 
 # --- rendering ----------------------------------------------------------------------------------
 
+def _unread(state: Any, user: CurrentUser | None) -> int:
+    """The header badge's first value: the user's unread notices (live events update it)."""
+    if user is None:
+        return 0
+    try:
+        with state.read_sessions() as s:
+            return unread_count(s, user.id)
+    except Exception:           # an error page must render even when the database is down
+        return 0
+
+
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
            user: CurrentUser | None = None, active: str = "", crumbs: Iterable[Crumb] = (),
            status_code: int = 200, headers: dict[str, str] | None = None):
     """Render a console page: the template gets ``user``, the role's ``nav`` with ``active``,
-    ``crumbs``, the CSRF token for forms, ``names`` (codes → names), ``now`` and ``phone()``."""
+    ``crumbs``, the CSRF token for forms, ``names`` (codes → names), ``now``, ``phone()`` and
+    ``unread`` (the user's unread notices, for the header badge)."""
     state = request.app.state.hotline
     ctx: dict[str, Any] = {
         "user": user,
@@ -161,6 +177,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "now": state.now(),
         "phone": lambda number: _phone(number, user),
         "telephony": state.telephony,
+        "unread": _unread(state, user),
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, template, ctx, status_code=status_code, headers=headers)

@@ -27,11 +27,17 @@ def api_routers() -> list[APIRouter]:
 
 def page_routers() -> list[APIRouter]:
     """The console: HTML pages of each domain, live events, assets."""
+    from hotline.calls.pages import router as agent_pages
+    from hotline.calls.twilio_voice import router as twilio_voice
+    from hotline.metrics.routes import router as metrics
+    from hotline.cases.pages import router as case_pages
     from hotline.users.pages import router as user_pages
     from hotline.web.assets import router as assets
     from hotline.web.live import router as live
 
-    return [user_pages, live, assets, docs_router]
+    from hotline.web.admin_routes import notify_admin_routers
+
+    return [user_pages, case_pages, agent_pages, metrics, live, assets, docs_router, twilio_voice, *notify_admin_routers()]
 
 
 docs_router = APIRouter(include_in_schema=False)

@@ -1,10 +1,11 @@
 """Per-process cache of who a session's user id is (the auth look-up every request pays).
 
 One cache per engine (user ids are per database). An entry lives ``TTL`` seconds at most and
-the whole cache is dropped whenever this process writes the ``users`` table through the engine
+the whole cache is dropped whenever this process writes the ``users`` or ``user_sessions`` table
+through the engine
 — ORM flush, Core or textual SQL — when the statement runs, when its transaction ends and when
-the connection goes back to the pool (after the DBAPI commit), so a disabled user or a changed
-role takes effect on the next request. Changes made by another process (``hotline users …``,
+the connection goes back to the pool (after the DBAPI commit), so a disabled user, a changed
+role or an ended session (logout, password change) takes effect on the next request. Changes made by another process (``hotline users …``,
 an SQL console, another server worker) are seen within ``TTL``.
 
 A reader that started before an invalidation does not store what it read (generation check).
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Engine
 TTL = 1.0
 _MAX_ENTRIES = 10_000
 _WRITES_USERS = re.compile(r"\s*(?:update|delete\s+from|insert\s+into|replace\s+into)"
-                           r"\s+(?:\w+\.)?\"?users\"?(?:\s|\(|$)", re.IGNORECASE)
+                           r"\s+(?:\w+\.)?\"?(?:users|user_sessions)\"?(?:\s|\(|$)", re.IGNORECASE)
 _PENDING = "hotline_users_written"
 
 

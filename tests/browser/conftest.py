@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "browser-pass-1"
 USERS = {
-    "agent": dict(username="agent1", role="agent", display_name="王芳"),
+    "agent": dict(username="agent1", role="agent", display_name="王芳", seat="PJSIP/agent-1102"),
     "dispatcher": dict(username="disp1", role="dispatcher", display_name="张伟"),
     "district_officer": dict(username="hongshan", role="district_officer", district_code="150402",
                              display_name="红山区城管办"),

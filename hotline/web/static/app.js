@@ -41,11 +41,13 @@
   function connect() {
     if (!document.body.dataset.user || !window.EventSource) { return; }
     var source = new EventSource("/live");
-    ["hello", "notice", "unread", "call", "agent", "ticket", "wallboard", "phone", "resync"].forEach(function (kind) {
+    ["hello", "notice", "unread", "call", "agent", "ticket", "wallboard", "phone", "transfer", "resync", "session"].forEach(function (kind) {
       source.addEventListener(kind, function (e) {
         var data = {};
         try { data = JSON.parse(e.data || "{}"); } catch (err) { data = {}; }
         if (kind === "unread") { setUnread(data.count || 0); }
+        // the login session was ended (disabled, password changed elsewhere): reload to the login page
+        if (kind === "session" && data.ended) { source.close(); window.location.reload(); return; }
         if (kind === "notice" && data.title) {
           toast(data.title + (data.body ? "：" + data.body : ""), "notice");
           if (typeof data.unread === "number") { setUnread(data.unread); }

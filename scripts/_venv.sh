@@ -13,7 +13,7 @@ fi
 # (the C source counts too: an editable install compiles ivr/ami/_speedups.c in place)
 stamp=".venv/.installed-$(cat pyproject.toml ivr/ami/_speedups.c | sha1sum | cut -c1-12)"
 installed="$(cat "$stamp" 2>/dev/null || true)"
-wanted="$(printf '%s\n' ${extras//,/ } $installed | sort -u | tr '\n' ',' | sed 's/,$//')"
+wanted="$(printf '%s\n' ${extras//,/ } ${installed//,/ } | sort -u | tr '\n' ',' | sed 's/,$//')"
 if [ ! -f "$stamp" ] || [ "$wanted" != "$installed" ]; then
   if [ -n "$wanted" ]; then spec=".[${wanted}]"; else spec="."; fi
   echo "installing the project into .venv (${spec}); log: .venv/install.log"

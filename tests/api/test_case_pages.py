@@ -232,6 +232,37 @@ def test_voicemail_ticket_completed_and_dispatched_through_the_pages(client_for,
     assert _events(api_state, n) == ["create", "complete", "register", "dispatch"]
 
 
+def test_a_transcript_suggestion_is_applied_only_by_the_agent(client_for, api_state):
+    """录音转写: the page shows the transcript and the guessed category and district; 采纳建议 fills
+    the 补录 form, and nothing changes on the ticket until that form is submitted."""
+    from hotline.cases.models import Ticket
+    from hotline.cases.transcripts import DONE, mark_pending, store_transcript
+
+    disp = client_for("disp1")
+    n = voicemail_ticket(api_state, district="")
+    suggestion = {"keywords": ["井盖", "松山"], "category_code": "01001", "category_name": "井盖",
+                  "district_code": "150404", "district_name": "松山区"}
+    with api_state.sessions() as s, s.begin():
+        ticket = s.scalars(select(Ticket).where(Ticket.number == n)).one()
+        mark_pending(s, ticket)
+        store_transcript(s, ticket.id, status=DONE, text="松山 民主路 井盖 坏了 <b>快来</b>",
+                         suggestion=suggestion, at=api_state.now())
+    r = page(disp, f"/tickets/{n}")
+    body = text_of(r)
+    assert "录音转写" in body and "松山 民主路 井盖 坏了 <b>快来</b>" in body       # escaped, shown as typed
+    assert "分类 井盖" in body and "区县 松山区" in body and 'id="use-suggestion"' in r.text
+    assert 'id="f-category_code" name="category_code" value=""' in r.text.replace("  ", " ")
+    filled = page(disp, f"/tickets/{n}", params={"use_suggestion": "1"})
+    assert 'value="01001"' in filled.text and re.search(r'<option value="150404" selected>松山区', filled.text)
+    assert re.search(r'<details id="act-complete" class="action" open', filled.text)
+    assert disp.get(f"/api/tickets/{n}").json()["category_code"] == ""      # only shown, not applied
+    r = submit(disp, n, "complete", category_code="01001", description="民主路井盖损坏", district_code="150404")
+    assert r.status_code == 303
+    t = disp.get(f"/api/tickets/{n}").json()
+    assert t["category_code"] == "01001" and t["district_code"] == "150404"
+    assert 'id="use-suggestion"' not in page(disp, f"/tickets/{n}").text   # 补录 done: nothing to adopt
+
+
 def test_dispatch_form_refuses_an_unknown_unit(client_for, api_state):
     agent, disp = client_for("agent1"), client_for("disp1")
     n = hongshan_ticket(agent)

@@ -182,6 +182,7 @@ def _ticket_context(state: Any, user: CurrentUser, number: str) -> dict[str, Any
         "attachments": attachments, "photos_by_event": by_event, "recordings": recordings,
         "recordings_allowed": user.role in RECORDING_ROLES, "duplicates": duplicates,
         "photos_allowed": photos_allowed, "default_open": default_open,
+        "suggestion_usable": Action.COMPLETE in actions and not content and bool(ticket.transcript_suggestion),
     }
 
 
@@ -204,8 +205,22 @@ def _render_ticket(request: Request, user: CurrentUser, number: str, *, status_c
 
 
 @router.get("/tickets/{number}", response_class=HTMLResponse)
-def ticket_page(request: Request, number: str, user: CurrentUser = Depends(page_user)):
-    return _render_ticket(request, user, number)
+def ticket_page(request: Request, number: str, user: CurrentUser = Depends(page_user), use_suggestion: bool = False):
+    """``?use_suggestion=1`` opens 补录 filled with the transcript's suggested category and district:
+    the suggestion is applied only when the agent submits that form (issue 12: never automatically)."""
+    if not use_suggestion:
+        return _render_ticket(request, user, number)
+    state = _state(request)
+    with state.read_sessions() as s:
+        try:
+            ticket = get_ticket(s, actor_of(user), number)
+        except NotFound as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=plain_message(str(exc))) from None
+        suggestion = ticket.transcript_suggestion or {}
+        values = {"category_code": suggestion.get("category_code") or ticket.category_code or "",
+                  "district_code": suggestion.get("district_code") or ticket.district_code or "",
+                  "description": ticket.description or ticket.transcript or "", "address": ticket.address or ""}
+    return _render_ticket(request, user, number, values=values, open_action=Action.COMPLETE.value)
 
 
 def _version(form: Any) -> int | None:

@@ -44,7 +44,7 @@ def test_role_page_matrix(client_for, url):
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login?next=")
 
 
-def _call(api_state, call_id: str, spool) -> int:
+def _call(api_state, call_id: str, spool) -> str:
     recording = spool / f"{call_id}.wav"
     recording.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
     with api_state.sessions() as s, s.begin():
@@ -52,7 +52,7 @@ def _call(api_state, call_id: str, spool) -> int:
                     disposition="agent", recordings=[str(recording)])
         s.add(call)
         s.flush()
-        return call.id
+        return call.call_id
 
 
 @pytest.fixture

@@ -344,8 +344,8 @@ class HotlineServe:
         env = self.env(rules_file)
         for username, role in (("agent1", "agent"), ("sup1", "supervisor")):
             subprocess.run([sys.executable, "-m", "hotline.cli", "users", "add", username, "--role", role,
-                            "--name", "王芳" if role == "agent" else "刘值班", "--password", PASSWORD],
-                           cwd=ROOT, env=env, check=True, capture_output=True)
+                            "--name", "王芳" if role == "agent" else "刘值班"],       # the password is prompted
+                           cwd=ROOT, env=env, check=True, capture_output=True, input=f"{PASSWORD}\n{PASSWORD}\n", text=True)
 
     def start(self, rules_file: Path, *, agi_port: int | None = None, wait_telephony: bool = True) -> None:
         """Start and wait until the web answers; with ``wait_telephony`` until ``/readyz`` is 200."""

@@ -40,7 +40,7 @@ def test_admin_adds_an_agent_with_a_seat_and_disables_a_user_with_an_open_page(s
     victim.click("button[type=submit]")
     victim.wait_for_url(lambda url: "/login" not in url)
     victim.goto(server + "/notices")
-    victim.wait_for_function("window.hotlineLive && window.hotlineLive.readyState === 1")
+    victim.wait_for_selector("body[data-live=open]", state="attached")
 
     admin.goto(server + "/admin/users")
     admin.locator("tr", has_text="bt_agent").get_by_role("button", name="停用 bt_agent").click()

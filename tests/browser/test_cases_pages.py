@@ -72,7 +72,7 @@ def test_a_voicemail_from_completion_to_callback(page_for, server, voicemail, tm
     assert "无法播放" in desk.locator("#photos").inner_text()          # the message file is not on this machine
     form = desk.locator("#act-complete form")
     form.locator("#f-category_code").fill("0100")                      # the catalogue search offers codes
-    desk.wait_for_function("document.querySelectorAll('#category-options option').length > 0")
+    desk.wait_for_selector("#category-options option", state="attached")
     form.locator("#f-category_code").fill("01001")
     form.locator("#f-description").fill("和平路12号门前井盖缺失，夜里有人踩空（据留言）")
     form.locator("#f-address").fill("西屯街道和平社区和平路12号")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import PASSWORD, screenshot
 
@@ -46,12 +47,12 @@ def test_a_dispatch_reaches_the_district_officers_open_page(server, page_for):
     page.goto(server + "/notices")
     badge = page.locator("#unread")
     before = int(badge.get_attribute("data-count") or 0)
-    page.wait_for_function("window.hotlineLive && window.hotlineLive.readyState === 1")
+    page.wait_for_selector("body[data-live=open]", state="attached")
     number = dispatch_matter_to_hongshan(server)
     toast = page.locator("#toasts .toast", has_text=number)
     toast.wait_for(timeout=10_000)
     assert "新派工单" in toast.inner_text()
-    page.wait_for_function(f"document.getElementById('unread').dataset.count === '{before + 1}'")
+    expect(badge).to_have_attribute("data-count", str(before + 1))
     assert badge.is_visible() and badge.inner_text() == str(before + 1)
     page.reload()
     assert page.locator("tr.unread", has_text=number).count() == 1

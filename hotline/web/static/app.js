@@ -55,6 +55,9 @@
         document.dispatchEvent(new CustomEvent("hotline:" + kind, { detail: data }));
       });
     });
+    // <body data-live="open|reconnecting">: the pages (and the browser tests) can tell the feed is up
+    source.addEventListener("open", function () { document.body.dataset.live = "open"; });
+    source.addEventListener("error", function () { document.body.dataset.live = "reconnecting"; });
     window.hotlineLive = source;
   }
 

@@ -240,6 +240,8 @@ def panel(request: Request, user: CurrentUser = Depends(AGENTS),
     return render(request, "calls/_panel.html", {"call": data, "open_tickets": open_tickets, "history": history,
                                                  "state_label": state_label,
                                                  "districts": [(d.code, d.name) for d in svc.flow.districts]
+                                                 if svc is not None and svc.flow is not None else [],
+                                                 "queues": [(q.id, q.name) for q in svc.flow.queues]
                                                  if svc is not None and svc.flow is not None else []},
                   user=user)
 

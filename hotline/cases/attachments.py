@@ -210,15 +210,21 @@ def add_photos(session: Session, batch: PhotoBatch, actor: Actor, number: str, p
         raise PhotosNotAllowed(ticket.number)
     if not photos:
         raise AttachmentError("请选择要上传的照片")
-    event = append_event(session, ticket, action=LogEvent.PHOTOS, at=at, actor_id=actor.user_id,
-                         actor=(actor_name or actor.role.value)[:80], data={"label": label})
+    # the rows first, under the number the event will get (events are append-only: the event is
+    # written once, complete, with the rows' ids)
+    seq = next_seq(session, ticket.id)
     rows = _store(session, batch, ticket, photos, actor=actor, actor_name=actor_name, at=at, label=label,
-                  event_seq=event.seq)
+                  event_seq=seq)
     if not rows:
-        raise AttachmentError("所选照片已上传过")     # the caller's transaction (and the event) rolls back
-    event.note = f"上传{LABELS[label]}照片 {len(rows)} 张"
-    event.data = {"label": label, "attachments": [r.id for r in rows], "names": [r.original_name for r in rows]}
-    session.flush()
+        raise AttachmentError("所选照片已上传过")     # the caller's transaction rolls back
+    event = append_event(session, ticket, action=LogEvent.PHOTOS, at=at, actor_id=actor.user_id,
+                         actor=(actor_name or actor.role.value)[:80], note=f"上传{LABELS[label]}照片 {len(rows)} 张",
+                         data={"label": label, "attachments": [r.id for r in rows],
+                               "names": [r.original_name for r in rows]})
+    if event.seq != seq:                               # renumbered after a concurrent event took ``seq``
+        for row in rows:
+            row.event_seq = event.seq
+        session.flush()
     return rows
 
 

@@ -115,6 +115,8 @@ class NoticeDelivery:
             return self._idle.wait_for(lambda: self._busy <= 0, timeout)
 
     def close(self) -> None:
+        if self._closed:
+            return
         self._closed = True
         event.remove(self.sessions, "after_transaction_end", self._after_transaction_end)
         event.remove(self.sessions, "after_rollback", self._after_rollback)

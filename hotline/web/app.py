@@ -70,6 +70,15 @@ class AppState:
         if self.audit is None:
             self.audit = AuditWriter(self.sessions)
 
+    def close(self) -> None:
+        """Stop the background writers (audit, console notices) and close the database pool: what
+        a process that built this state without serving it (tests, CLI tools) does at the end.
+        A writer left running would check a connection out of the pool after it was disposed."""
+        self.audit.close()
+        if self.notices is not None:
+            self.notices.close()
+        self.engine.dispose()
+
     def now(self) -> datetime:
         """The current time in the hotline's zone (:func:`hotline.times.zone`, the rules' calendar
         zone); ``clock`` overrides it in tests."""

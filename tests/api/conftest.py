@@ -64,7 +64,7 @@ def api_state(db_url, tmp_path):
         for username, info in USERS.items():
             create_user(s, username=username, password=PASSWORD, **info)
     yield state
-    state.engine.dispose()
+    state.close()
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ def run(max_examples: int = 25, seed: int = 1, checks: str = CHECKS) -> tuple[in
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        state.engine.dispose()
+        state.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

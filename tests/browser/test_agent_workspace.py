@@ -45,6 +45,7 @@ def test_an_agent_takes_a_demo_call_end_to_end(page_for, server):
     expect(state).to_have_attribute("data-state", "on_call")
     panel = page.locator("#call-panel").inner_text()
     assert caller in panel and "IVR 路径" in panel and "未办结工单" in panel
+    assert "转回12319人工坐席" in panel and "转回蒙古语坐席" in panel        # back to a queue as well
     assert page.locator("#f-caller").input_value() == caller           # the form belongs to the call
     call_id = page.locator("#f-call-id").input_value()
     assert call_id

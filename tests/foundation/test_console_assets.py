@@ -28,7 +28,7 @@ def client(tmp_path_factory):
     state.services.clear()
     with TestClient(create_app(state)) as c:
         yield c
-    state.engine.dispose()
+    state.close()
 
 
 def _referenced() -> set[str]:

@@ -57,7 +57,7 @@ def test_a_valid_change_is_applied_everywhere_and_an_invalid_one_keeps_the_rules
         assert state.rules.district("150402").line == "0476-8312399"         # still the last good rules
         readyz = client.get("/readyz").json()
         assert readyz["status"] == "ready" and "not applied" in readyz["checks"]["rules_reload"]
-    state.engine.dispose()
+    state.close()
 
 
 @pytest.mark.slow

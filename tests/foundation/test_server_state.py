@@ -86,7 +86,7 @@ def test_first_start_creates_an_admin_whose_password_is_only_in_a_private_file(t
         assert client.post("/api/session", json={"username": "admin", "password": "wrong-password"}).status_code == 401
         me = client.post("/api/session", json={"username": "admin", "password": password})
         assert me.status_code == 200 and me.json()["role"] == "admin"
-    state.engine.dispose()
+    state.close()
     # a restart changes nothing: the same accounts (the admin, and in simulator mode the demo agent
     # whose seat is a simulated phone), the same password files
     demo_password = (tmp_path / "demo_agent_password").read_text().strip()
@@ -100,7 +100,7 @@ def test_first_start_creates_an_admin_whose_password_is_only_in_a_private_file(t
         assert s.scalar(select(User.seat).where(User.username == "demo-agent")) == "PJSIP/agent-demo"
     assert (tmp_path / "demo_agent_password").read_text().strip() == demo_password
     assert secret_file.read_text().strip() == password
-    state.engine.dispose()
+    state.close()
 
 
 def test_no_admin_is_created_when_users_exist(tmp_path, db_session):

@@ -60,10 +60,7 @@ def state(db_url, tmp_path):
         for username, info in USERS.items():
             create_user(s, username=username, password=PASSWORD, **info)
     yield st
-    if st.notices is not None:
-        st.notices.close()
-    st.audit.close()
-    st.engine.dispose()
+    st.close()
 
 
 @pytest.fixture

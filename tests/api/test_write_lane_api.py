@@ -50,13 +50,15 @@ def _count(state) -> int:
 
 
 async def _while_waiting(client: httpx.AsyncClient, request) -> tuple[list[float], httpx.Response]:
-    """Start ``request``; while it waits, ``/healthz`` must answer quickly, again and again."""
+    """Start ``request``; while it waits, ``/healthz`` must answer, again and again. A blocked event
+    loop could not answer at all until the writer is released (after this returns), so the bound
+    only has to be finite: it is generous, for a loaded CI machine."""
     task = asyncio.create_task(request)
     answered = []
     loop = asyncio.get_running_loop()
     for _ in range(5):
         started = loop.time()
-        r = await asyncio.wait_for(client.get("/healthz"), 2)
+        r = await asyncio.wait_for(client.get("/healthz"), 10)
         assert r.status_code == 200
         answered.append(loop.time() - started)
         assert not task.done(), "the write was expected to wait for the database"
@@ -78,7 +80,7 @@ async def test_ticket_intake_waiting_for_the_database_does_not_block_the_loop(ag
         answered, task = await _while_waiting(agent, agent.post("/api/tickets", json=BODY))
     r = await asyncio.wait_for(task, 30)
     assert r.status_code == 201, r.text
-    assert max(answered) < 1.0
+    assert max(answered) < 5.0
     assert _count(api_state) == before + 1                    # written once
     assert api_state.write_lane.ran_in_thread >= 1
 
@@ -96,7 +98,7 @@ async def test_open311_post_waiting_for_the_database_does_not_block_the_loop(age
     r = await asyncio.wait_for(task, 30)
     assert r.status_code == 200, r.text
     assert r.json()[0]["service_request_id"].startswith("12319-")
-    assert max(answered) < 1.0 and _count(api_state) == before + 1
+    assert max(answered) < 5.0 and _count(api_state) == before + 1
 
 
 async def test_workflow_action_goes_through_the_lane(agent, app, api_state):

@@ -63,6 +63,7 @@ class CallSnapshot:
     call_id: str              # Linkedid of the inbound channel
     caller: str = ""
     caller_name: str = ""
+    caller_presentation: str = ""  # "allowed", "restricted" (withheld) or "unavailable"; "" when unknown
     dialed: str = ""
     channel: str = ""         # the citizen's channel name
     started_at: datetime | None = None

@@ -15,6 +15,9 @@ Identity rules (docs/telephony-research.md §1.10):
   Asterisk 20 captures every call is an AMI Originate into ``Local/s@ivr-12319``,
   so the IVR and the DTMF ``Direction: Received`` are on ``;2``).
   ``BridgeEnter`` with ``SwapUniqueid`` hands the role to the replacing channel.
+* The caller is the citizen channel's caller ID, and follows its ``NewCallerid`` changes (a
+  dialplan that rewrites the number on the way in); ``CID-CallingPres`` gives the number's
+  presentation (``allowed``, ``restricted`` when withheld, ``unavailable``).
 * The call ends when the citizen channel hangs up (or no channel of the call is
   left); late events of its channels are ignored.
 """
@@ -25,7 +28,10 @@ from datetime import datetime
 
 from ..ami.messages import Message
 from ..events import CallAnswered
-from .state import UP, as_int
+from .state import UNKNOWN_CID, UP, as_int
+
+# ``CID-CallingPres: 33 (Presentation Prohibited, Passed Screen)``: bits 5-6 of the number (AST_PRES_*)
+_PRESENTATION = {0x00: "allowed", 0x20: "restricted", 0x40: "unavailable"}
 
 
 class ChannelEvents:
@@ -91,6 +97,21 @@ class ChannelEvents:
             call.answered = True
             call.snap.answered_at = ch.cel_answer or at
             self._emit_call(call, CallAnswered(call_id=call.snap.call_id, at=at))
+
+    def _on_newcallerid(self, msg: Message, at: datetime) -> None:
+        ch = self._citizen(msg)
+        if ch is None:
+            return
+        s = ch.call.snap
+        num = (msg.get("CallerIDNum") or "").strip()
+        if num.lower() not in UNKNOWN_CID:
+            s.caller = num
+        name = (msg.get("CallerIDName") or "").strip()
+        if name.lower() not in UNKNOWN_CID:
+            s.caller_name = name
+        pres = as_int((msg.get("CID-CallingPres") or "").split(" ", 1)[0])
+        if pres is not None:
+            s.caller_presentation = _PRESENTATION.get(pres & 0x60, "")
 
     def _on_hangup(self, msg: Message, at: datetime) -> None:
         ch = self._channel(msg)

@@ -4,18 +4,24 @@ A ``Dial()`` of the citizen channel (``DialBegin``) is a transfer attempt; ``Dia
 result. It is a district-line transfer when the dialplan marked it (``UserEvent(HotlineDistrict,
 District: 150402)`` or ``HOTLINE_DISTRICT``, see :mod:`.ivr_events`; target ``district:<code>``)
 or when it dials into or from one of ``district_contexts`` (default ``district-lines`` as in the
-test PBX, ``district-dial``). Queue() ringing a member is not a transfer. ``BlindTransfer`` and
+test PBX, ``district-dial``). Queue() ringing a member is not a transfer. A channel that never
+showed a ``Newexten`` (an AMI user without the ``dialplan`` read class: no application is known)
+dials when ``DialBegin`` says so; the first such dial of a connection is warned about
+(``newexten_missing``). ``BlindTransfer`` and
 ``AttendedTransfer`` add a transfer of their own; one whose line then fails does not count.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from datetime import datetime
 
 from ..ami.messages import Message
 from ..events import Transfer, Transferred, TransferResult
 from .state import FAILED_RESULTS, Call, Channel
+
+log = logging.getLogger("ivr.calls")
 
 _DIAL_APPS = {"dial", "agi", "eagi"}  # AGI "EXEC Dial" leaves the app at AGI
 _DIAL_RESULTS = {
@@ -53,7 +59,9 @@ class DialEvents:
         marked = call.pending_district is not None
         if dest in call.agent_legs:
             return  # Queue() ringing a member (AgentCalled came first): not a transfer
-        if ch.app.lower() not in _DIAL_APPS and not marked:
+        if not ch.seen_exten and not marked:
+            self._dial_without_newexten()       # the application is unknown: DialBegin is all there is
+        elif ch.app.lower() not in _DIAL_APPS and not marked:
             return  # Queue(), Page(), ...: not a transfer
         code = call.pending_district or ""
         call.pending_district = None
@@ -66,6 +74,14 @@ class DialEvents:
         call.snap.transfers.append(t)
         call.dials[dest] = t
         self._publish_started(call)
+
+    def _dial_without_newexten(self) -> None:
+        if self._newexten_seen or self.newexten_missing:
+            return
+        self.newexten_missing = True
+        log.warning("call tracker: a Dial() without any Newexten on this AMI connection: the AMI user "
+                    "lacks the 'dialplan' read class (manager.conf: read = ...,dialplan). Dials are taken "
+                    "from DialBegin/DialEnd, but IVR paths and recordings are not seen")
 
     def _on_dialend(self, msg: Message, at: datetime) -> None:
         dest = msg.get("DestUniqueid")

@@ -39,6 +39,7 @@ class IvrEvents:
     """IVR and dialplan-mark handlers of :class:`~ivr.calls.CallTracker` (a mixin over its bookkeeping)."""
 
     def _on_newexten(self, msg: Message, at: datetime) -> None:
+        self._newexten_seen = True
         ch = self._channel(msg)
         if ch is None:
             return

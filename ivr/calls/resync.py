@@ -32,6 +32,7 @@ class Resync:
 
     def begin_resync(self) -> None:
         """Start collecting ``CoreShowChannel`` rows after an AMI reconnect."""
+        self._newexten_seen = self.newexten_missing = False  # a new login may have other read classes
         self._resync_rows = []
         self._resync_new = set()
         self._resync_queue = {}

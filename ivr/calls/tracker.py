@@ -88,6 +88,8 @@ class CallTracker(ChannelEvents, DialEvents, QueueEvents, IvrEvents, CelTimes, R
         self._skew_warned = False
         self.errors = 0                                 # events that raised inside a handler
         self._resync_sources: list[Callable[[], Iterable[Message]]] = []
+        self._newexten_seen = False                     # on this AMI connection (begin_resync starts one)
+        self.newexten_missing = False                   # a Dial() came without Newexten: no 'dialplan' class
 
     # -- public API -------------------------------------------------------------
     def feed(self, msg: Message) -> None:

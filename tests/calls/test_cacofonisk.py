@@ -11,11 +11,15 @@ disposition ``internal``.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from call_helpers import FakeClock, chan, ev
+from ivr.calls import CallTracker
+from ivr.events import Disposition, TransferResult
 from ivr.replay import replay_bytes
 
 HERE = Path(__file__).resolve().parents[1] / "fixtures" / "cacofonisk"
@@ -59,3 +63,51 @@ def test_the_caller_is_the_number_after_the_dialplan_changed_it():
     # Newchannel says 150010001 "Local Alice"; the dialplan's NewCallerid makes it 201 "Andrew Garza"
     assert (c.caller, c.caller_name) == ("201", "Andrew Garza")
     assert c.caller_presentation == "allowed"
+
+
+def test_a_call_answered_through_dial_without_newexten_is_not_abandoned():
+    c = only_call("simple__ab_success_a_hangup")
+    assert c.answered_at is not None
+    [t] = c.transfers
+    assert (t.kind, t.result, t.dial_status) == ("dial", TransferResult.ANSWERED, "ANSWER")
+    assert c.disposition is Disposition.TRANSFERRED
+
+
+def test_a_blind_transfer_rejected_by_the_target_failed(caplog):
+    with caplog.at_level(logging.WARNING, logger="ivr.calls"):
+        c = only_call("xfer_blind__xfer_blind_reject")
+    kinds = [(t.kind, t.result) for t in c.transfers]
+    assert kinds == [("dial", TransferResult.ANSWERED), ("blind", TransferResult.ANSWERED),
+                     ("dial", TransferResult.NO_ANSWER)]
+    assert c.transfers[1].target == "203@osvpi_account_transfer"
+    assert c.disposition is Disposition.FAILED
+    # the stream has no Newexten: said once, with what to change
+    warnings = [r.getMessage() for r in caplog.records if "Newexten" in r.getMessage()]
+    assert len(warnings) == 1 and "'dialplan' read class" in warnings[0]
+
+
+def dial(tracker: CallTracker, c: dict, n: int) -> None:
+    line = dict(DestChannel=f"PJSIP/trunk-0000000{n}", DestUniqueid=f"pbx-1.{n}", DestLinkedid="pbx-1.1")
+    tracker.feed(ev("DialBegin", **c, **line, DialString="04768220000@trunk"))
+
+
+def test_newexten_missing_is_told_once_per_connection_and_not_when_the_dialplan_is_seen():
+    clock = FakeClock()
+    tracker = CallTracker(clock=clock)
+    c = chan("PJSIP/trunk-00000001", "pbx-1.1", "pbx-1.1", cid="13912345678")
+    tracker.feed(ev("Newchannel", **c))
+    tracker.feed(ev("UserEvent", **c, UserEvent="HotlineDistrict", District="150402"))
+    dial(tracker, c, 2)                      # a marked dial (as the Twilio source sends): no doubt
+    assert not tracker.newexten_missing
+    dial(tracker, c, 3)
+    assert tracker.newexten_missing
+    assert [t.kind for t in tracker.snapshot("pbx-1.1").transfers] == ["district_line", "dial"]
+    tracker.begin_resync()                   # a new login: read classes may have changed
+    tracker.end_resync()
+    assert not tracker.newexten_missing
+    tracker.feed(ev("Newchannel", **chan("PJSIP/trunk-00000009", "pbx-9.1", "pbx-9.1")))
+    tracker.feed(ev("Newexten", **chan("PJSIP/trunk-00000009", "pbx-9.1", "pbx-9.1"), Application="Answer"))
+    c2 = chan("PJSIP/trunk-00000005", "pbx-5.1", "pbx-5.1")
+    tracker.feed(ev("Newchannel", **c2))
+    tracker.feed(ev("DialBegin", **c2, DestChannel="PJSIP/x-1", DestUniqueid="pbx-5.2", DialString="x"))
+    assert not tracker.newexten_missing      # this connection shows the dialplan

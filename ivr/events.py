@@ -23,6 +23,8 @@ class Disposition(str, Enum):
     ABANDONED = "abandoned"          # hung up in the IVR or queue before being served
     FAILED = "failed"                # never connected (originate failure, congestion)
     ENDED_DISCONNECTED = "ended_while_disconnected"  # vanished while the controller was offline
+    INTERNAL = "internal"            # a staff leg that served another call (an attended transfer's
+    #                                  consult call, a pickup): kept as a row, no citizen metric counts it
 
 
 class TransferResult(str, Enum):

@@ -6,8 +6,10 @@ Identity rules (docs/telephony-research.md §1.10):
   Linkedid. Every channel carrying the same Linkedid (Local halves, Dial() legs,
   queue member channels) joins the call. A Linkedid a channel of the call takes
   later (bridging with an older channel, transfers) becomes an alias; when the
-  Linkedid belongs to another live call, a non-citizen channel moves there
-  (:meth:`~ivr.calls.tracker.CallTracker._follow_linkedid`).
+  Linkedid belongs to another live call, the channel moves there
+  (:meth:`~ivr.calls.tracker.CallTracker._follow_linkedid`); when it is the citizen channel of its
+  own call (a phone that picked up a ringing call: Asterisk gives the older conversation's
+  Linkedid), that call was only a staff leg and ends as ``internal``.
 * The **citizen channel** is the channel that runs the hotline dialplan for the
   caller: the root channel itself (a SIP/PJSIP inbound call), except when the
   root is a ``Local/...;1`` half — then it is its ``;2`` sibling, because ``;2``

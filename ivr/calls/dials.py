@@ -8,7 +8,10 @@ test PBX, ``district-dial``). Queue() ringing a member is not a transfer. A chan
 showed a ``Newexten`` (an AMI user without the ``dialplan`` read class: no application is known)
 dials when ``DialBegin`` says so; the first such dial of a connection is warned about
 (``newexten_missing``). ``BlindTransfer`` and
-``AttendedTransfer`` add a transfer of their own; one whose line then fails does not count.
+``AttendedTransfer`` add a transfer of their own; one whose line then fails does not count. The
+transferer's consult call (the ``SecondTransferer``'s own call, when it is another call) is a staff
+leg of the transferred conversation: it ends as ``internal``, and the number it dialled is the
+transfer's target when the event names no target channel.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datetime import datetime
 
 from ..ami.messages import Message
 from ..events import Transfer, Transferred, TransferResult
-from .state import FAILED_RESULTS, Call, Channel
+from .state import FAILED_RESULTS, UNKNOWN_CID, Call, Channel
 
 log = logging.getLogger("ivr.calls")
 
@@ -132,9 +135,16 @@ class DialEvents:
         call = self._transfer_call(msg, "Transferee", "OrigTransferer", "SecondTransferer")
         if call is None:
             return
+        consult = self._transfer_call(msg, "SecondTransferer")
+        if consult is call:
+            consult = None
+        if consult is not None:
+            consult.internal = True     # the transferer's call to the target: a staff leg of this one
         result = (msg.get("Result") or "").strip()
-        target = (msg.get("TransferTargetChannel") or msg.get("SecondTransfererConnectedLineNum")
-                  or msg.get("DestApp") or msg.get("DestType") or "")
+        target = msg.get("TransferTargetChannel") or (consult.snap.dialed if consult is not None else "")
+        for key in ("SecondTransfererExten", "SecondTransfererConnectedLineNum", "DestApp", "DestType"):
+            if not target or target.lower() in UNKNOWN_CID:
+                target = (msg.get(key) or "").strip()
         t = Transfer(at=at, target=target, kind="attended", dial_status=result,
                      result=TransferResult.ANSWERED if result.lower() == "success"
                      else TransferResult.FAILED)

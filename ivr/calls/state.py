@@ -48,6 +48,7 @@ class Call:
     voicemail: bool = False
     self_served: bool = False
     queue_abandoned: bool = False
+    internal: bool = False        # a staff leg of another conversation (Disposition.INTERNAL)
     last_cause: int | None = None
     last_cause_text: str = ""
 

@@ -7,7 +7,9 @@ one call per conversation, keyed by the Linkedid of the conversation's first
 and forgets a call as soon as its ``CallEnded`` has been published. Each AMI event
 ``Foo`` goes to the ``_on_foo`` handler of one of the family mixins.
 
-Disposition, first rule that holds: voicemail (``Record``/``VoiceMail`` app or a
+Disposition, first rule that holds: internal (a staff leg of another conversation: the
+consult call of an attended transfer, see :mod:`.dials`, or a call whose own channel joined an
+older live call, as a pickup does, see :mod:`.channels`) → voicemail (``Record``/``VoiceMail`` app or a
 message mark) → the last serving outcome, agent (``AgentConnect``) or transferred
 (an answered district/dial transfer, a successful blind/attended transfer) →
 self-served mark → abandoned if it joined a queue → failed if never answered →
@@ -228,7 +230,11 @@ class CallTracker(ChannelEvents, DialEvents, QueueEvents, IvrEvents, CelTimes, R
             if lid not in self._ended:
                 ch.call.linkedids.add(lid)
                 self._by_linkedid[lid] = ch.call
-        elif other is not ch.call and ch.uniqueid != ch.call.citizen:
+        elif other is not ch.call:
+            if ch.uniqueid == ch.call.citizen:
+                # a citizen channel joined an older live conversation (a pickup of its ringing call):
+                # its own call was only a staff leg of that one
+                ch.call.internal = True
             self._move(ch, other, at)
 
     def _touch(self, msg: Message, prefix: str, at: datetime) -> Channel | None:
@@ -327,6 +333,8 @@ class CallTracker(ChannelEvents, DialEvents, QueueEvents, IvrEvents, CelTimes, R
     @staticmethod
     def _disposition(call: Call) -> Disposition:
         s = call.snap
+        if call.internal:
+            return Disposition.INTERNAL
         if call.voicemail:
             return Disposition.VOICEMAIL
         if call.served == "agent":

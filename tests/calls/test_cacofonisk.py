@@ -45,6 +45,18 @@ def only_call(name: str):
     return call
 
 
+def split(name: str):
+    calls = replay(name)
+    assert all(c.disposition is not None for c in calls), "every call of a capture ends"
+    citizen = [c for c in calls if c.disposition is not Disposition.INTERNAL]
+    internal = [c for c in calls if c.disposition is Disposition.INTERNAL]
+    return citizen, internal
+
+
+def tail(call_id: str) -> str:
+    return call_id.rsplit("-", 1)[-1]
+
+
 def test_the_copy_holds_the_six_captures():
     assert sorted(p.stem for p in HERE.glob("*.ami")) == sorted(CAPTURES)
     for name in CAPTURES:
@@ -56,6 +68,12 @@ def test_the_copy_matches_the_shared_folder():
     ours = {p.name: p.read_bytes() for p in HERE.iterdir() if p.is_file()}
     theirs = {p.name: p.read_bytes() for p in SHARED.iterdir() if p.is_file()}
     assert ours == theirs
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_every_capture_is_one_citizen_call(name):
+    citizen, _ = split(name)
+    assert len(citizen) == 1, [(tail(c.call_id), c.caller, c.disposition) for c in citizen]
 
 
 def test_the_caller_is_the_number_after_the_dialplan_changed_it():
@@ -71,6 +89,53 @@ def test_a_call_answered_through_dial_without_newexten_is_not_abandoned():
     [t] = c.transfers
     assert (t.kind, t.result, t.dial_status) == ("dial", TransferResult.ANSWERED, "ANSWER")
     assert c.disposition is Disposition.TRANSFERRED
+
+
+def test_attended_transfer_is_one_conversation_transferred_to_the_real_target():
+    [c], [consult] = split("xfer_attended__xfer_abbcac")
+    assert tail(c.call_id) == "1529941338.663"
+    assert c.caller == "201"
+    attended = [t for t in c.transfers if t.kind == "attended"]
+    assert [(t.target, t.result) for t in attended] == [("203", TransferResult.ANSWERED)]
+    assert c.disposition is Disposition.TRANSFERRED
+    # B's consult call to C is kept, but as a staff leg
+    assert tail(consult.call_id) == "1529941342.690"
+    assert consult.caller == "202"
+
+
+def test_blonde_transfer_is_one_conversation_transferred_to_c():
+    [c], [consult] = split("xfer_blonde__xfer_blonde_abbcac")
+    assert tail(c.call_id) == "1530024929.2709"
+    assert c.caller == "+31260010001"
+    attended = [t for t in c.transfers if t.kind == "attended"]
+    assert [t.target for t in attended] == ["202"]
+    # C was still ringing when B let go: A's own dial to C is what answered
+    assert c.transfers[-1].result is TransferResult.ANSWERED
+    assert c.disposition is Disposition.TRANSFERRED
+    assert tail(consult.call_id) == "1530024939.2753"
+
+
+def test_attended_transfer_after_the_queue_is_one_conversation():
+    [c], [consult] = split("queue__queue_attn_xfer")
+    assert tail(c.call_id) == "1530022819.2433"
+    assert c.caller == "+31260010001"
+    assert c.answered_at is not None
+    attended = [t for t in c.transfers if t.kind == "attended"]
+    assert [(t.target, t.result) for t in attended] == [("SIP/150010002-0000008a", TransferResult.ANSWERED)]
+    assert c.disposition is Disposition.TRANSFERRED
+    assert tail(consult.call_id) == "1530022836.2474"
+    assert consult.caller == "201"
+
+
+def test_a_pickup_is_one_answered_conversation():
+    [c], [pickup] = split("xfer_misc__sip_pickup")
+    assert tail(c.call_id) == "1538124863.373"
+    assert c.caller == "201"
+    assert c.answered_at is not None
+    assert c.transfers[-1].result is TransferResult.ANSWERED
+    assert c.disposition is Disposition.TRANSFERRED
+    # C picked the ringing call up: its own channel was the pickup, not a call of its own
+    assert (tail(pickup.call_id), pickup.caller) == ("1538124865.383", "150010003")
 
 
 def test_a_blind_transfer_rejected_by_the_target_failed(caplog):

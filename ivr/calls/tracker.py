@@ -35,6 +35,7 @@ from ..ami.messages import Message
 from ..bus import EventBus
 from ..events import CallEnded, CallSnapshot, CallStarted, Disposition, TransferResult
 from .channels import ChannelEvents
+from .compat import unsupported_reason
 from .dials import DialEvents
 from .ivr_events import IvrEvents
 from .queues import QueueEvents
@@ -92,12 +93,13 @@ class CallTracker(ChannelEvents, DialEvents, QueueEvents, IvrEvents, CelTimes, R
         self._resync_sources: list[Callable[[], Iterable[Message]]] = []
         self._newexten_seen = False                     # on this AMI connection (begin_resync starts one)
         self.newexten_missing = False                   # a Dial() came without Newexten: no 'dialplan' class
+        self.refused: str | None = None                 # why this PBX is not followed (check_banner)
 
     # -- public API -------------------------------------------------------------
     def feed(self, msg: Message) -> None:
         """Apply one AMI message. Never raises."""
         try:
-            if not isinstance(msg, Message) or not msg.is_event:
+            if self.refused or not isinstance(msg, Message) or not msg.is_event:
                 return
             name = msg.name.strip().lower()
             if name in _NOT_CHANNEL_EVENTS:
@@ -113,6 +115,22 @@ class CallTracker(ChannelEvents, DialEvents, QueueEvents, IvrEvents, CelTimes, R
         except Exception:  # odd input must never take the AMI reader down
             self.errors += 1
             log.exception("call tracker: failed on %r", msg)
+
+    def check_banner(self, banner: str | None) -> bool:
+        """Follow the PBX behind this AMI banner, or refuse it (AMI 1, Asterisk 11 or older: see
+        :mod:`.compat`): a refused tracker drops its live calls, logs why and ignores every event
+        until a banner it fits."""
+        reason = unsupported_reason(banner)
+        if reason is None:
+            self.refused = None
+            return True
+        if reason != self.refused:
+            log.error("call tracker: %s", reason)
+        self.refused = reason
+        self._calls.clear()
+        self._by_linkedid.clear()
+        self._by_uid.clear()
+        return False
 
     def snapshot(self, call_id: str) -> CallSnapshot | None:
         """A copy of what is known about a live call (``None`` when unknown or ended)."""

@@ -3,8 +3,8 @@
 :class:`CallTracker` (:mod:`.tracker`) keeps the live calls and publishes the domain events of
 :mod:`ivr.events`; each family of AMI events has its own module of handlers:
 
-* :mod:`.channels` — channels and bridges: who belongs to which call, answer, hang-up;
-* :mod:`.dials` — ``Dial()`` legs, district lines, blind and attended transfers;
+* :mod:`.channels` — channels and bridges: who belongs to which call, the caller ID, answer, hang-up;
+* :mod:`.dials` — ``Dial()`` legs, district lines, blind and attended transfers (and their consult calls);
 * :mod:`.queues` — queue join/leave/abandon and the agent who answers;
 * :mod:`.ivr_events` — the IVR path: ``Newexten``, the dialplan's ``UserEvent`` marks, DTMF,
   ``HOTLINE_*`` variables and recordings;

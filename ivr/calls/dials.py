@@ -7,11 +7,12 @@ or when it dials into or from one of ``district_contexts`` (default ``district-l
 test PBX, ``district-dial``). Queue() ringing a member is not a transfer. A channel that never
 showed a ``Newexten`` (an AMI user without the ``dialplan`` read class: no application is known)
 dials when ``DialBegin`` says so; the first such dial of a connection is warned about
-(``newexten_missing``). ``BlindTransfer`` and
-``AttendedTransfer`` add a transfer of their own; one whose line then fails does not count. The
-transferer's consult call (the ``SecondTransferer``'s own call, when it is another call) is a staff
-leg of the transferred conversation: it ends as ``internal``, and the number it dialled is the
-transfer's target when the event names no target channel.
+(``newexten_missing``).
+
+``BlindTransfer`` and ``AttendedTransfer`` add a transfer of their own; one whose line then fails
+does not count. The transferer's consult call (the ``SecondTransferer``'s own call, when it is
+another call) is a staff leg of the transferred conversation: it ends as ``internal``, and the
+number it dialled is the transfer's target when the event names no target channel.
 """
 
 from __future__ import annotations

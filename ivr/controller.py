@@ -2,7 +2,8 @@
 
 It wires an :class:`~ivr.ami.client.AmiClient` to a :class:`~ivr.calls.CallTracker`
 (every event goes to the tracker) and, when given one, an :class:`~ivr.agents.AgentBoard`;
-after every (re)login it re-synchronises the tracker from ``CoreShowChannels`` and the
+after every (re)login it shows the tracker the AMI banner (an Asterisk 11 PBX is refused:
+:mod:`ivr.calls.compat`) and re-synchronises the tracker from ``CoreShowChannels`` and the
 callers waiting in ``QueueStatus``, so calls that ended while the controller was disconnected
 are closed and live calls it never saw are adopted, and the board from ``QueueStatus``.
 Commands (hang up, redirect) address calls by their call id (Linkedid); the
@@ -53,6 +54,8 @@ class AmiController:
         await self.client.close()
 
     async def _resync(self, client: AmiClient) -> None:
+        if not self.tracker.check_banner(client.banner):
+            return      # an AMI the call model does not fit (Asterisk 11): logged, no call is tracked
         rows = await actions.core_show_channels(client)
         status = await actions.queue_status(client)
         self.tracker.begin_resync()

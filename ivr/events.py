@@ -23,6 +23,8 @@ class Disposition(str, Enum):
     ABANDONED = "abandoned"          # hung up in the IVR or queue before being served
     FAILED = "failed"                # never connected (originate failure, congestion)
     ENDED_DISCONNECTED = "ended_while_disconnected"  # vanished while the controller was offline
+    INTERNAL = "internal"            # a staff leg that served another call (an attended transfer's
+    #                                  consult call, a pickup): kept as a row, no citizen metric counts it
 
 
 class TransferResult(str, Enum):
@@ -63,6 +65,7 @@ class CallSnapshot:
     call_id: str              # Linkedid of the inbound channel
     caller: str = ""
     caller_name: str = ""
+    caller_presentation: str = ""  # "allowed", "restricted" (withheld) or "unavailable"; "" when unknown
     dialed: str = ""
     channel: str = ""         # the citizen's channel name
     started_at: datetime | None = None

@@ -20,8 +20,9 @@ from enum import Enum
 from typing import Any
 
 from .ami.messages import Message
-from .ami.protocol import parse_stream
-from .calls import CallTracker, parse_pbx_time, message_time
+from .ami.protocol import AmiParser
+from .calls import CallTracker, UnsupportedAmi, parse_pbx_time, message_time
+from .calls.compat import unsupported_reason
 from .events import CallEnded, CallSnapshot, CallStarted
 
 __all__ = ["replay_bytes", "replay_messages", "capture_times", "snapshot_to_json"]
@@ -103,9 +104,16 @@ def replay_messages(messages: list[Message], *, pbx_tz: tzinfo = timezone.utc,
 
 def replay_bytes(data: bytes, *, pbx_tz: tzinfo = timezone.utc,
                  default_time: datetime | None = None, **tracker_options: Any) -> list[CallSnapshot]:
-    """Parse a raw AMI capture (banner optional) and return every call in it."""
-    return replay_messages(parse_stream(data), pbx_tz=pbx_tz, default_time=default_time,
-                           **tracker_options)
+    """Parse a raw AMI capture (banner optional) and return every call in it.
+
+    Raises :class:`~ivr.calls.UnsupportedAmi` for the capture of a PBX the call model does not
+    fit (an AMI 1 banner: Asterisk 11 or older)."""
+    parser = AmiParser(expect_banner=True)
+    messages = parser.feed(data)
+    reason = unsupported_reason(parser.banner)
+    if reason is not None:
+        raise UnsupportedAmi(reason)
+    return replay_messages(messages, pbx_tz=pbx_tz, default_time=default_time, **tracker_options)
 
 
 def _jsonable(value: Any) -> Any:

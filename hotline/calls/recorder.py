@@ -1,7 +1,7 @@
 """Persist calls from the event bus and open automatic tickets for unanswered ones.
 
 ``CallStarted`` gives a live row; ``CallEnded`` stores the full snapshot and, when the
-call qualifies (``flows.auto_ticket_reason``), creates its ticket. The call and its ticket
+call qualifies (``flows.auto_ticket_reason``; never an ``internal`` staff leg), creates its ticket. The call and its ticket
 are written in separate transactions: a failing ticket never loses the call, and a replay
 of the same events retries the ticket without duplicating anything. Database work runs in
 a worker thread so the event loop (AMI reader, AGI server) never blocks on it; a database
@@ -91,7 +91,9 @@ class CallRecorder:
 
     def _store_ended(self, snapshot: CallSnapshot, at) -> None:
         with transaction(self.sessions) as session:
-            reason = auto_ticket_reason(upsert_call(session, snapshot))
+            call = upsert_call(session, snapshot)
+            # a staff leg (consult call, pickup) is no citizen's call: the conversation it served has its row
+            reason = None if snapshot.disposition is Disposition.INTERNAL else auto_ticket_reason(call)
         if reason is not None:
             with transaction(self.sessions) as session:
                 call = get_call(session, snapshot.call_id)

@@ -8,7 +8,9 @@ the call tracker gave it. :class:`CallTally` folds rows into additive :class:`Ca
 turns counts into the rates staff read. The hourly rollups, the reports and the wallboard all
 count through here, so a call is counted the same way everywhere.
 
-Per call (civic-research §4.2; thresholds from :class:`CallThresholds`):
+Per call (civic-research §4.2; thresholds from :class:`CallThresholds`) — a row with disposition
+``internal`` (a staff leg the tracker kept: an attended transfer's consult call, a pickup) is no
+citizen call and counts nowhere:
 
 * every call counts in ``calls``; a call with an IVR path in ``ivr_entered``, and — if its
   disposition is ``self_served`` — in ``self_served`` (IVR containment's numerator);
@@ -189,7 +191,7 @@ class CallTally:
         return self
 
     def add(self, call: CallRecord) -> None:
-        if call.started_at is None:
+        if call.started_at is None or call.disposition == "internal":
             return
         key = self.bucket(call.started_at)
         queue = (call.queue or "") if call.queue_joined_at is not None else ""

@@ -395,3 +395,20 @@ def test_blind_transfer_into_a_busy_district_line_is_not_a_transfer():
         ("blind", TransferResult.ANSWERED), ("district_line", TransferResult.BUSY)]
     assert s.disposition is Disposition.AGENT  # the agent served; the hand-off failed
     assert (s.hangup_cause, s.hangup_cause_text) == (17, "User busy")
+
+
+def test_a_withheld_number_is_recorded_and_only_the_citizen_channel_sets_the_caller():
+    clock = FakeClock()
+    tracker = CallTracker(clock=clock)
+    c = sip_call(tracker, clock)
+    assert tracker.snapshot("pbx-1.1").caller_presentation == ""          # nothing said yet
+    tracker.feed(ev("NewCallerid", **{**c, "CallerIDNum": "13912345678", "CallerIDName": "<unknown>"},
+                    **{"CID-CallingPres": "35 (Number Unavailable)"}))
+    tracker.feed(ev("NewCallerid", **{**c, "CallerIDNum": "<unknown>"},
+                    **{"CID-CallingPres": "33 (Presentation Prohibited, Passed Screen)"}))
+    # an agent leg of the same call changing its own caller ID is not the caller
+    agent = chan("PJSIP/agent-00000002", "pbx-1.2", "pbx-1.1", cid="1101")
+    tracker.feed(ev("Newchannel", **agent))
+    tracker.feed(ev("NewCallerid", **{**agent, "CallerIDNum": "1102"}, **{"CID-CallingPres": "0"}))
+    snap = tracker.snapshot("pbx-1.1")
+    assert (snap.caller, snap.caller_name, snap.caller_presentation) == ("13912345678", "张三", "restricted")

@@ -122,3 +122,14 @@ async def test_close_unsubscribes(db_factory, bus):
     await bus.drain()
     with db_factory() as session:
         assert count(session, Call) == 0
+
+
+async def test_an_internal_staff_leg_is_stored_but_never_makes_a_ticket(db_factory, bus):
+    CallRecorder(db_factory, TZ, bus)
+    # an agent's consult call to a district line that did not answer, then transferred elsewhere
+    transfer = Transfer(at(10), "district:150403", "district_line", TransferResult.NO_ANSWER, "NOANSWER", "150403")
+    bus.publish(ended("1764251200.7", Disposition.INTERNAL, transfers=[transfer]))
+    await bus.drain()
+    with db_factory() as session:
+        assert get_call(session, "1764251200.7").disposition == "internal"
+        assert count(session, Ticket) == 0

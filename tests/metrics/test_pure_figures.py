@@ -151,3 +151,13 @@ def test_events_are_replayed_in_sequence_order_and_counted():
 def test_tickets_ended_at_intake_have_no_due_moments(state):
     f = ticket_facts(TICKET._replace(state=state), [ev(1, 0, "create")], [])
     assert (f.handle_ref_at, f.close_ref_at, f.total_s) == (None, None, None)
+
+
+def test_an_internal_staff_leg_counts_in_no_call_figure():
+    transfers = [{"kind": "district_line", "target": "district:150402", "district_code": "150402",
+                  "result": "no_answer"}]
+    consult = CallRecord(T0, s(40), 0, "", None, None, None, None, "internal")
+    queued_leg = queued(20, answered=False, disposition="internal", transfers=transfers)
+    fig, t = tally(queued(3), consult, queued_leg)
+    assert (fig.calls, fig.offered, fig.answered, fig.abandoned) == (1, 1, 1, 0)
+    assert t.transfers == {}

@@ -419,9 +419,12 @@ def ami() -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per call")
 def ami_replay(file: Path, as_json: bool) -> None:
     """Print the calls the tracker derives from a raw captured AMI stream."""
-    from ivr.api import replay_bytes, snapshot_to_json
+    from ivr.api import UnsupportedAmi, replay_bytes, snapshot_to_json
 
-    calls = replay_bytes(file.read_bytes())
+    try:
+        calls = replay_bytes(file.read_bytes())
+    except UnsupportedAmi as exc:
+        raise click.ClickException(str(exc)) from None
     for snap in calls:
         obj = snapshot_to_json(snap)
         if as_json:

@@ -18,6 +18,7 @@ from ivr.events import AgentSnapshot, AgentState
 from ivr.facade import CallbackResult, CommandFailed, FacadeError, Target, UnknownCall, UnknownTarget, parse_target
 from ivr.flow import FlowError, IvrFlow, MenuAction, flow_from_rules
 from ivr.prompts import PromptError, build_prompts
+from ivr.calls import UnsupportedAmi
 from ivr.replay import replay_bytes, snapshot_to_json
 from ivr.scripts import SpeechScriptSettings, digits_for_ticket
 from ivr.twilio import SignatureCheck, TwilioVoice, public_url
@@ -29,7 +30,7 @@ __all__ = [
     "WRAP_UP_REASON", "AgentSnapshot", "AgentState",
     "render_dialplan", "FlowError", "IvrFlow", "MenuAction", "flow_from_rules", "PromptError", "build_prompts",
     "CallbackResult", "CommandFailed", "FacadeError", "Target", "UnknownCall", "UnknownTarget", "parse_target",
-    "replay_bytes", "snapshot_to_json", "digits_for_ticket",
+    "replay_bytes", "snapshot_to_json", "UnsupportedAmi", "digits_for_ticket",
     "AudioFormatError", "ModelUnavailable", "SpeechBusy", "SpeechRecognizer", "SpeechScriptSettings", "Transcript",
     "load_model", "read_audio", "SignatureCheck", "TwilioVoice", "public_url",
 ]

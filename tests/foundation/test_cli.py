@@ -90,3 +90,13 @@ def test_users_add_refuses_scoped_role_without_scope(cli_env):
     res = run("users", "add", "li", "--role", "department_officer", input="password1\npassword1\n")
     assert res.exit_code == 1
     assert "needs --department" in res.output
+
+
+def test_ami_replay_of_an_asterisk_11_capture_is_one_clear_line(cli_env, tmp_path):
+    """AMI 1.x (no Linkedid) is refused by the tracker (ADR 0016); the CLI says so without a traceback."""
+    capture = tmp_path / "old.ami"
+    capture.write_bytes(b"Asterisk Call Manager/1.3\r\nEvent: Newchannel\r\nChannel: SIP/201-00000001\r\n"
+                        b"Uniqueid: 1390000000.1\r\nCallerIDNum: 201\r\n\r\n")
+    result = run("ami", "replay", str(capture))
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "1.3" in result.output and "Traceback" not in result.output

@@ -168,19 +168,25 @@ class People:
     supervisor: Actor
     hongshan: Actor
     songshan: Actor
+    urban: Actor                 # department officers: a ticket with a department is theirs (decision 0009)
+    water: Actor
 
 
 def people(session: Session) -> People:
     specs = {"agent": (Role.AGENT, None), "dispatcher": (Role.DISPATCHER, None),
              "supervisor": (Role.SUPERVISOR, None), "hongshan": (Role.DISTRICT_OFFICER, HONGSHAN),
              "songshan": (Role.DISTRICT_OFFICER, SONGSHAN)}
+    departments = {"urban": URBAN, "water": WATER}
     users = {}
     for name, (role, district) in specs.items():
         users[name] = User(username=f"m-{name}", display_name=name, password_hash="x", role=role.value,
                            district_code=district)
+    for name, department in departments.items():
+        users[name] = User(username=f"m-{name}", display_name=name, password_hash="x",
+                           role=Role.DEPARTMENT_OFFICER.value, department_code=department)
     session.add_all(users.values())
     session.commit()
-    return People(**{n: Actor(u.id, Role(u.role), u.district_code, None) for n, u in users.items()})
+    return People(**{n: Actor(u.id, Role(u.role), u.district_code, u.department_code) for n, u in users.items()})
 
 
 def categories(session: Session) -> dict[str, Category]:
@@ -222,6 +228,9 @@ class Desk:
         return t
 
     def officer(self, ticket: Ticket) -> Actor:
+        """The responsible unit's officer: the department's when the ticket has one."""
+        if ticket.department_code:
+            return self.p.urban if ticket.department_code == URBAN else self.p.water
         return self.p.hongshan if ticket.district_code == HONGSHAN else self.p.songshan
 
     def through(self, ticket: Ticket, *, register: datetime, dispatch: datetime, accept: datetime | None = None,
@@ -259,7 +268,7 @@ def write_tickets(session: Session) -> dict[str, Ticket]:
                            register=at(11, 2, 10, 5), dispatch=at(11, 2, 10, 10), accept=at(11, 2, 13),
                            feedback=at(11, 3, 15))
     desk.act(t["T2"], "verify_fail", p.dispatcher, at(11, 3, 16), reason="未处理到位")
-    desk.act(t["T2"], "feedback", p.hongshan, at(11, 4, 10), result="已整改")
+    desk.act(t["T2"], "feedback", desk.officer(t["T2"]), at(11, 4, 10), result="已整改")
     desk.act(t["T2"], "verify_pass", p.dispatcher, at(11, 4, 11))
     desk.callback(t["T2"], at(11, 5, 9), "basically_satisfied")
 
@@ -268,10 +277,10 @@ def write_tickets(session: Session) -> dict[str, Ticket]:
 
     t["T4"] = desk.through(desk.new(at(11, 4, 9), SONGSHAN, SONGSHAN_STREET, WATER, "01001"),
                            register=at(11, 4, 9, 5), dispatch=at(11, 4, 9, 10), accept=at(11, 4, 9, 30))
-    desk.act(t["T4"], "request_extension", p.songshan, at(11, 5, 8), reason="需更换管件", duration=24,
+    desk.act(t["T4"], "request_extension", desk.officer(t["T4"]), at(11, 5, 8), reason="需更换管件", duration=24,
              unit="natural_hours")
     desk.act(t["T4"], "approve_extension", p.supervisor, at(11, 5, 8, 30))
-    desk.act(t["T4"], "feedback", p.songshan, at(11, 6, 9), result="已更换")
+    desk.act(t["T4"], "feedback", desk.officer(t["T4"]), at(11, 6, 9), result="已更换")
     desk.act(t["T4"], "verify_pass", p.dispatcher, at(11, 6, 10))
     desk.attempt(t["T4"], at(11, 7, 10))
     desk.attempt(t["T4"], at(11, 9, 10))
@@ -295,8 +304,8 @@ def write_tickets(session: Session) -> dict[str, Ticket]:
                             close=at(11, 7, 16))
     desk.callback(t["T10"], at(11, 8, 10), "dissatisfied")
     desk.act(t["T10"], "reopen", p.agent, at(11, 8, 11), reason="市民不满意")
-    desk.act(t["T10"], "accept", p.hongshan, at(11, 8, 12))
-    desk.act(t["T10"], "feedback", p.hongshan, at(11, 8, 17), result="已重新处理")
+    desk.act(t["T10"], "accept", desk.officer(t["T10"]), at(11, 8, 12))
+    desk.act(t["T10"], "feedback", desk.officer(t["T10"]), at(11, 8, 17), result="已重新处理")
     desk.act(t["T10"], "verify_pass", p.dispatcher, at(11, 8, 18))
     desk.callback(t["T10"], at(11, 9, 9), "satisfied")
 
@@ -308,10 +317,10 @@ def write_tickets(session: Session) -> dict[str, Ticket]:
 
     t["T13"] = desk.through(desk.new(at(11, 2, 14), SONGSHAN, SONGSHAN_STREET, URBAN, "06001"),
                             register=at(11, 2, 14, 5), dispatch=at(11, 2, 14, 10), accept=at(11, 2, 14, 30))
-    desk.act(t["T13"], "return", p.songshan, at(11, 2, 15), reason="不属于本单位")
+    desk.act(t["T13"], "return", desk.officer(t["T13"]), at(11, 2, 15), reason="不属于本单位")
     desk.act(t["T13"], "redispatch", p.dispatcher, at(11, 2, 16))
-    desk.act(t["T13"], "accept", p.songshan, at(11, 2, 16, 30))
-    desk.act(t["T13"], "feedback", p.songshan, at(11, 3, 16), result="已处理")
+    desk.act(t["T13"], "accept", desk.officer(t["T13"]), at(11, 2, 16, 30))
+    desk.act(t["T13"], "feedback", desk.officer(t["T13"]), at(11, 3, 16), result="已处理")
     desk.act(t["T13"], "verify_pass", p.dispatcher, at(11, 3, 17))
     desk.callback(t["T13"], at(11, 5, 9), "satisfied")
     return t

@@ -111,9 +111,9 @@ def test_facts_follow_new_events(db_factory, refresh):
         tickets = mf.write_tickets(s)
     refresh()
     with db_factory() as s:
-        desk = mf.Desk(s, mf.People(*[None] * 5), {})
-        hongshan = s.execute(select(mf.User).where(mf.User.username == "m-hongshan")).scalar_one()
-        officer = mf.Actor(hongshan.id, mf.Role.DISTRICT_OFFICER, mf.HONGSHAN, None)
+        desk = mf.Desk(s, mf.People(*[None] * 7), {})
+        water = s.execute(select(mf.User).where(mf.User.username == "m-water")).scalar_one()
+        officer = mf.Actor(water.id, mf.Role.DEPARTMENT_OFFICER, None, mf.WATER)     # T3 is 供水's
         desk.act(tickets["T3"], "feedback", officer, mf.at(11, 10, 10), result="已处理")
         assert rollups.facts_stale(s)
     assert refresh()["tickets"] == 1

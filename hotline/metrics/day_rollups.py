@@ -4,7 +4,7 @@ A report block (intake cohort, disposal, closure, callbacks — :mod:`hotline.me
 counts facts whose moment (受理, the 处置 or 结案 reference moment, the 回访 record's time) falls
 in the period. Summing a year of facts per request is seconds at a million tickets; these tables
 hold the same counts already summed per *local day* and per *month* (grain ``d``/``m``), for a
-few *shapes* — sets of dimensions, each with the district, the most common filter. A cell of all
+few *shapes* — one dimension, or the district (the most common filter) and one more. A cell of all
 five dimensions would hold about one fact (a day's tickets spread over streets × departments ×
 categories × channels), so each grouping reads the smallest shape that has its dimension and
 the filtered ones; a grouping no shape covers (e.g. categories of one department) is counted
@@ -40,12 +40,16 @@ __all__ = ["SHAPES", "DIMS", "GROUP_DIMS", "NAME", "Plan", "offset_minutes", "se
 
 #: Rollup state row of these tables (``settings``: the UTC offset their days were cut with).
 NAME = "case_days"
-#: Dimension sets kept, smallest first: a grouping reads the first that has what it needs.
+#: Dimension sets kept, smallest first: a grouping reads the first that has its dimension and
+#: the filtered ones (a change here rebuilds the tables: the list is part of their settings).
 SHAPES: dict[str, tuple[str, ...]] = {
+    "c": ("channel",),
     "d": ("district_code",),
+    "p": ("department_code",),
     "dc": ("district_code", "channel"),
     "ds": ("district_code", "street_code"),
     "dd": ("district_code", "department_code"),
+    "k": ("category_code",),
     "dk": ("district_code", "category_code"),
 }
 DIMS = ("district_code", "street_code", "department_code", "category_code", "channel")
@@ -62,14 +66,16 @@ def offset_minutes(moment: datetime) -> int:
 
 
 def settings(offset: int) -> str:
-    return f"utc_offset_minutes={offset}"
+    return f"utc_offset_minutes={offset};shapes={','.join(SHAPES)}"
 
 
 def _stored_offset(session: Session) -> int | None:
+    """The offset the tables were cut with, if they hold the shapes of :data:`SHAPES`."""
     state = session.get(RollupState, NAME, populate_existing=True)
     if state is None or not state.settings.startswith("utc_offset_minutes="):
         return None
-    return int(state.settings.split("=", 1)[1])
+    offset = int(state.settings.split(";", 1)[0].split("=", 1)[1])
+    return offset if state.settings == settings(offset) else None
 
 
 def current(session: Session, offset: int) -> bool:

@@ -36,7 +36,7 @@ from hotline.cases.workflow import Satisfaction
 from hotline.metrics.models import DAY_KEY, DAY_MEASURES, DAY_SUMS, DAY_TABLES, CallbackFact, RollupState, TicketFact
 
 __all__ = ["SHAPES", "DIMS", "GROUP_DIMS", "NAME", "Plan", "offset_minutes", "settings", "current", "build",
-           "apply", "replace_callbacks", "plan", "sums"]
+           "apply", "changed", "replace_callbacks", "plan", "sums"]
 
 #: Rollup state row of these tables (``settings``: the UTC offset their days were cut with).
 NAME = "case_days"
@@ -170,11 +170,37 @@ def _write(session: Session, block: str, offset: int, sign: int, ticket_ids: Seq
     session.execute(stmt)
 
 
-def apply(session: Session, ticket_ids: Sequence[int], offset: int, sign: int) -> None:
-    """Add (``sign`` +1) or subtract (−1) the cells of these tickets' stored facts and 回访 records."""
-    if ticket_ids:
-        for block in DAY_TABLES:
-            _write(session, block, offset, sign, ticket_ids, upsert=True)
+#: The fact columns each block's cells depend on (besides the dimensions): a ticket whose
+#: columns did not change leaves that block as it was (its old and new cells cancel out).
+INPUTS = {
+    "intake": ("created_at", "intake", "registered_at", "closed_at", *[f"{s}_s" for s in STAGES]),
+    "disposal": ("handle_ref_at", "handled_at", "handle_due_at", "rework_count"),
+    "closure": ("close_ref_at", "closed_at", "close_due_at"),
+}
+
+
+def changed(old: Mapping[int, Mapping[str, Any]], new: Iterable[Mapping[str, Any]]) -> dict[str, list[int]]:
+    """Per block, the tickets whose cells may differ between their ``old`` and ``new`` facts rows
+    (the 回访 block: every ticket — its records come from the log, not the facts row)."""
+    out: dict[str, list[int]] = {block: [] for block in DAY_TABLES}
+    for row in new:
+        before = old.get(row["ticket_id"])
+        out["callback"].append(row["ticket_id"])
+        for block, columns in INPUTS.items():
+            if before is None or any(before[c] != row[c] for c in (*DIMS, *columns)):
+                out[block].append(row["ticket_id"])
+    for ticket_id in old.keys() - {row["ticket_id"] for row in new}:     # facts without a ticket any more
+        for ids in out.values():
+            ids.append(ticket_id)
+    return out
+
+
+def apply(session: Session, ticket_ids: Mapping[str, Sequence[int]], offset: int, sign: int) -> None:
+    """Add (``sign`` +1) or subtract (−1) the cells of these tickets' stored facts and 回访 records,
+    per block (:func:`changed`)."""
+    for block, ids in ticket_ids.items():
+        if ids:
+            _write(session, block, offset, sign, ids, upsert=True)
 
 
 def replace_callbacks(session: Session, ticket_ids: Sequence[int] | None = None) -> None:

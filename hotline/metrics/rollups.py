@@ -146,12 +146,17 @@ def _refresh_tickets(session: Session, ticket_ids: Iterable[int], offset: int | 
     ids = list(ticket_ids)
     for i in range(0, len(ids), BATCH):
         batch = ids[i:i + BATCH]
-        if offset is not None:
-            day_rollups.apply(session, batch, offset, -1)
-        _upsert(session, TicketFact.__table__, compute_facts(session, batch), ["ticket_id"])
-        if offset is not None:        # otherwise day_rollups.build copies every record afterwards
-            day_rollups.replace_callbacks(session, batch)
-            day_rollups.apply(session, batch, offset, +1)
+        rows = compute_facts(session, batch)
+        if offset is None:            # day_rollups.build follows and copies every 回访 record
+            _upsert(session, TicketFact.__table__, rows, ["ticket_id"])
+            continue
+        old = {r["ticket_id"]: r for r in session.execute(
+            select(TicketFact.__table__).where(TicketFact.ticket_id.in_(batch))).mappings()}
+        moved = day_rollups.changed(old, rows)
+        day_rollups.apply(session, moved, offset, -1)
+        _upsert(session, TicketFact.__table__, rows, ["ticket_id"])
+        day_rollups.replace_callbacks(session, batch)
+        day_rollups.apply(session, moved, offset, +1)
     return len(ids)
 
 

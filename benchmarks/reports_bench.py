@@ -554,7 +554,8 @@ def main() -> None:
         elif args.only in (None, "sqlite") and not args.reuse_pg:
             db_file = args.sqlite_file.resolve() if args.sqlite_file else Path(tmp) / "bench.sqlite3"
             results.append(measure(f"sqlite:///{db_file}", Path(tmp) / "sqlite", args.calls, args.tickets,
-                                   args.repeat, args.seed, year_repeat=args.year_repeat, compare=args.compare))
+                                   args.repeat, args.seed, year_repeat=args.year_repeat, compare=args.compare,
+                                   setup_only=args.setup_only))
             print(json.dumps({k: v for k, v in results[-1].items() if k != "pages"}, default=str), flush=True)
         if args.pg_url and args.reuse_pg:
             url = make_url(args.pg_url).set(database=args.reuse_pg).render_as_string(hide_password=False)

@@ -494,7 +494,8 @@ def report(results: list[dict], args) -> str:
     lines = [f"# Report pages over {args.calls:,} calls and {args.tickets:,} tickets", "",
              f"Command: `.venv/bin/python benchmarks/reports_bench.py --calls {args.calls} --tickets {args.tickets} "
              f"--repeat {args.repeat} --year-repeat {args.year_repeat}"
-             f"{' --compare' if args.compare else ''}{f' --reuse-pg {args.reuse_pg}' if args.reuse_pg else ''}`", "",
+             f"{' --compare' if args.compare else ''}{f' --reuse-sqlite {args.reuse_sqlite}' if args.reuse_sqlite else ''}"
+             f"{f' --reuse-pg {args.reuse_pg}' if args.reuse_pg else ''}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
              f"load average before the run {args.load}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.", ""]
     for r in results:
@@ -505,7 +506,8 @@ def report(results: list[dict], args) -> str:
                       f"- rollups built from scratch (`rollups.rebuild`): {r['rebuild']:.0f} s "
                       f"({r['rebuilt']['tickets']:,} ticket facts, {r['rebuilt']['hours']:,} call hours)"]
         else:
-            lines.append(f"- pages timed on the database an earlier run wrote ({args.reuse_sqlite or args.reuse_pg})")
+            source = args.reuse_sqlite if r["database"] == "sqlite" else args.reuse_pg
+            lines.append(f"- pages timed on the database an earlier run wrote ({source})")
         if "pages" not in r:
             lines.append("")
             continue

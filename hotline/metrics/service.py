@@ -336,37 +336,34 @@ def _n(value: Any) -> int:
 USE_DAY_SUMS = True
 
 
+def _add(x: CaseFigures, r: Any, fields: Mapping[str, str]) -> None:
+    """Add the counts of row ``r`` to ``x`` (figure attribute → row column)."""
+    for attribute, column in fields.items():
+        setattr(x, attribute, getattr(x, attribute) + _n(getattr(r, column)))
+
+
+_INTAKE = {"received": "n", "answered_directly": "answered", "rejected": "rejected", "merged": "merged",
+           "registered": "registered", "closed": "closed"}
+_DISPOSAL = {"due_handle": "n", "handled": "handled", "handled_on_time": "on_time", "handled_late": "late",
+             "overdue_unhandled": "unhandled", "rework": "rework"}
+_CLOSURE = {"due_close": "n", "closed_in_due": "closed", "closed_on_time": "on_time"}
+_CALLBACKS = {"callback_unreached": "unreached", "callbacks": "callbacks", "satisfied": "satisfied",
+              "basically_satisfied": "basically", "dissatisfied": "dissatisfied", "callbacks_on_time": "on_time"}
+
+
 def _add_intake(x: CaseFigures, r: Any, microseconds: bool = False) -> None:
-    x.received += _n(r.n)
-    x.answered_directly, x.rejected = x.answered_directly + _n(r.answered), x.rejected + _n(r.rejected)
-    x.merged, x.registered, x.closed = x.merged + _n(r.merged), x.registered + _n(r.registered), x.closed + _n(r.closed)
+    """The cohort counts and stage durations (seconds from the facts, microseconds from day sums)."""
+    _add(x, r, _INTAKE)
     for s in STAGES:
         total = int(getattr(r, f"{s}_us") or 0) / 1_000_000 if microseconds else float(getattr(r, f"{s}_sum") or 0.0)
         x.stage_sums[s] = x.stage_sums.get(s, 0.0) + total
         x.stage_counts[s] = x.stage_counts.get(s, 0) + _n(getattr(r, f"{s}_n"))
 
 
-def _add_disposal(x: CaseFigures, r: Any) -> None:
-    x.due_handle, x.handled, x.handled_on_time = x.due_handle + _n(r.n), x.handled + _n(r.handled), \
-        x.handled_on_time + _n(r.on_time)
-    x.handled_late, x.overdue_unhandled = x.handled_late + _n(r.late), x.overdue_unhandled + _n(r.unhandled)
-    x.rework += _n(r.rework)
-
-
-def _add_closure(x: CaseFigures, r: Any) -> None:
-    x.due_close, x.closed_in_due, x.closed_on_time = x.due_close + _n(r.n), x.closed_in_due + _n(r.closed), \
-        x.closed_on_time + _n(r.on_time)
-
-
-def _add_callbacks(x: CaseFigures, r: Any) -> None:
-    x.callback_unreached, x.callbacks = x.callback_unreached + _n(r.unreached), x.callbacks + _n(r.callbacks)
-    x.satisfied, x.basically_satisfied = x.satisfied + _n(r.satisfied), x.basically_satisfied + _n(r.basically)
-    x.dissatisfied, x.callbacks_on_time = x.dissatisfied + _n(r.dissatisfied), x.callbacks_on_time + _n(r.on_time)
-
-
 def _days_into(session: Session, f: ReportFilter, p: day_rollups.Plan, fig: Callable[[Any, Any], CaseFigures]) -> None:
-    for block, add in (("intake", lambda x, r: _add_intake(x, r, microseconds=True)), ("disposal", _add_disposal),
-                       ("closure", _add_closure), ("callback", _add_callbacks)):
+    for block, add in (("intake", lambda x, r: _add_intake(x, r, microseconds=True)),
+                       ("disposal", lambda x, r: _add(x, r, _DISPOSAL)), ("closure", lambda x, r: _add(x, r, _CLOSURE)),
+                       ("callback", lambda x, r: _add(x, r, _CALLBACKS))):
         for group, key, row in day_rollups.sums(session, block, f, p):
             add(fig(group, key), row)
 
@@ -403,7 +400,7 @@ def _facts_into(session: Session, f: ReportFilter, start: datetime, until: datet
     ], [TicketFact.handle_ref_at >= start, TicketFact.handle_ref_at < until, *where], groups)
     for group, rows in disposal.items():
         for key, r in rows.items():
-            _add_disposal(fig(group, key), r)
+            _add(fig(group, key), r, _DISPOSAL)
 
     closed = TicketFact.closed_at.is_not(None)
     closure = _grouped(session, GROUPS, [
@@ -413,7 +410,7 @@ def _facts_into(session: Session, f: ReportFilter, start: datetime, until: datet
     ], [TicketFact.close_ref_at >= start, TicketFact.close_ref_at < until, *where], groups)
     for group, rows in closure.items():
         for key, r in rows.items():
-            _add_closure(fig(group, key), r)
+            _add(fig(group, key), r, _CLOSURE)
 
     # 回访 results and unanswered callback calls recorded in the period (the ticket log)
     satisfaction = TicketEvent.data["satisfaction"].as_string()
@@ -430,7 +427,7 @@ def _facts_into(session: Session, f: ReportFilter, start: datetime, until: datet
         select_from=TicketEvent.__table__.join(Ticket.__table__, Ticket.id == TicketEvent.ticket_id))
     for group, rows in callbacks.items():
         for key, r in rows.items():
-            _add_callbacks(fig(group, key), r)
+            _add(fig(group, key), r, _CALLBACKS)
 
 
 def case_groups(session: Session, f: ReportFilter, now: datetime, groups: Iterable[str | None], *,

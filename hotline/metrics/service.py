@@ -148,27 +148,29 @@ def _local_parts(session: Session, column: Any, offset_minutes: int) -> tuple[An
 
 
 def _stored_hours(session: Session, report: CallReport, f: ReportFilter, start: datetime, split: datetime) -> None:
-    """Add the stored hours in ``[start, split)`` to ``report``, aggregated by the database."""
-    measures = [*[func.sum(getattr(CallHour, n)).label(n) for n in _COUNT_FIELDS],
-                func.max(CallHour.max_wait_s).label("max_wait_s")]
+    """Add the stored hours in ``[start, split)`` to ``report``, aggregated by the database: the
+    period's hours are read once (a materialised CTE with their local hour, weekday and date) and
+    summed per queue, hour of day, weekday and date in one statement."""
     where = [CallHour.hour >= start, CallHour.hour < split]
     if f.queue:
         where.append(CallHour.queue == f.queue)
     hour, weekday, day = _local_parts(session, CallHour.hour, int(start.utcoffset().total_seconds() // 60))
-
-    def rows(key: Any):
-        for row in session.execute(select(key.label("key"), *measures).where(*where).group_by(key)):
-            yield row.key, CallCounts(**{n: (getattr(row, n) or 0) for n in CallCounts.__dataclass_fields__})
-
-    for queue, counts in rows(CallHour.queue):
-        report.per_queue.setdefault(queue, CallCounts()).add(counts)
-    for h, counts in rows(hour):
-        report.by_hour[int(h)].add(counts)
-    for w, counts in rows(weekday):
-        report.by_weekday[int(w)].add(counts)
-    for d, counts in rows(day):
-        d = d if isinstance(d, date) else date.fromisoformat(str(d))
-        report.by_day.setdefault(d, CallCounts()).add(counts)
+    hours = (select(CallHour.queue.label("queue"), hour.label("h"), weekday.label("w"), day.label("d"),
+                    *[getattr(CallHour, n).label(n) for n in CallCounts.__dataclass_fields__])
+             .where(*where).cte("hours").prefix_with("MATERIALIZED"))
+    measures = [*[func.sum(hours.c[n]).label(n) for n in _COUNT_FIELDS], func.max(hours.c.max_wait_s).label("max_wait_s")]
+    parts = [select(literal(grp).label("grp"), cast(hours.c[column], String).label("key"), *measures)
+             .group_by(hours.c[column]) for grp, column in (("q", "queue"), ("h", "h"), ("w", "w"), ("d", "d"))]
+    for row in session.execute(union_all(*parts)):
+        counts = CallCounts(**{n: (getattr(row, n) or 0) for n in CallCounts.__dataclass_fields__})
+        if row.grp == "q":
+            report.per_queue.setdefault(row.key, CallCounts()).add(counts)
+        elif row.grp == "h":
+            report.by_hour[int(row.key)].add(counts)
+        elif row.grp == "w":
+            report.by_weekday[int(row.key)].add(counts)
+        else:
+            report.by_day.setdefault(date.fromisoformat(str(row.key)[:10]), CallCounts()).add(counts)
     transfers = (select(TransferHour.district_code, func.sum(TransferHour.attempts), func.sum(TransferHour.answered),
                         func.sum(TransferHour.cancelled))
                  .where(TransferHour.hour >= start, TransferHour.hour < split).group_by(TransferHour.district_code))

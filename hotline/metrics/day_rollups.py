@@ -36,7 +36,7 @@ from hotline.cases.workflow import Satisfaction
 from hotline.metrics.models import DAY_KEY, DAY_MEASURES, DAY_SUMS, DAY_TABLES, CallbackFact, RollupState, TicketFact
 
 __all__ = ["SHAPES", "DIMS", "GROUP_DIMS", "NAME", "Plan", "offset_minutes", "settings", "current", "build",
-           "apply", "changed", "replace_callbacks", "plan", "sums"]
+           "apply", "changed", "replace_callbacks", "plan", "shape_for", "sums"]
 
 #: Rollup state row of these tables (``settings``: the UTC offset their days were cut with).
 NAME = "case_days"

@@ -367,7 +367,7 @@ def write_all(engine, calls: int, tickets: int, seed: int) -> dict[str, float]:
 # --- measuring -------------------------------------------------------------------------------------
 
 def measure(db_url: str, var_dir: Path, calls: int, tickets: int, repeat: int, seed: int, reuse: bool = False,
-            year_repeat: int = 3) -> dict:
+            year_repeat: int = 3, setup_only: bool = False, compare: bool = False) -> dict:
     from hotline.metrics import rollups
     from hotline.metrics.call_tally import CallThresholds
     from hotline.server import build_state
@@ -378,7 +378,7 @@ def measure(db_url: str, var_dir: Path, calls: int, tickets: int, repeat: int, s
     state.clock = lambda: END
     out: dict = {"database": state.engine.dialect.name}
     if reuse:       # a database an earlier run wrote (and whose rollups it built): pages only
-        return _pages(state, out, repeat, year_repeat)
+        return _pages(state, out, repeat, year_repeat, compare)
     with state.sessions() as s, s.begin():
         create_user(s, username="benchsup", password=PASSWORD, role="supervisor", display_name="值班长")
     out.update(write_all(state.engine, calls, tickets, seed))
@@ -400,10 +400,22 @@ def measure(db_url: str, var_dir: Path, calls: int, tickets: int, repeat: int, s
     else:
         with state.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
-    return _pages(state, out, repeat, year_repeat)
+    if setup_only:
+        state.engine.dispose()
+        return out
+    return _pages(state, out, repeat, year_repeat, compare)
 
 
-def _pages(state, out: dict, repeat: int, year_repeat: int = 3) -> dict:
+def _analyze(engine) -> None:
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    else:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+
+
+def _pages(state, out: dict, repeat: int, year_repeat: int = 3, compare: bool = False) -> dict:
     from fastapi.testclient import TestClient
 
     from hotline.database import read_session_factory
@@ -418,7 +430,19 @@ def _pages(state, out: dict, repeat: int, year_repeat: int = 3) -> dict:
              ("考核排名 /reports/assessment", "/reports/assessment?{q}"),
              ("月度考核报告 /reports/monthly/150402", "/reports/monthly/150402?month=2026-11"),
              ("Excel 区县 /reports/export/districts.xlsx", "/reports/export/districts.xlsx?{q}")]
-    timings: dict[str, dict[str, list[float]]] = {}
+    from hotline.metrics import service
+    from hotline.metrics.call_tally import CallThresholds
+
+    # the day sums of a database written before they existed (or cut with another offset): the
+    # first refresh builds them from the facts
+    reads = read_session_factory(state.engine)
+    t0 = time.perf_counter()
+    done = rollups.refresh(state.sessions, reads, END, CallThresholds.from_rules(state.rules))
+    out["refresh before the pages"] = time.perf_counter() - t0
+    out["refreshed"] = done
+    _analyze(state.engine)
+    modes = [("facts", False), ("day sums", True)] if compare else [("day sums", True)]
+    timings: dict[str, dict[str, dict[str, list[float]]]] = {}
     with TestClient(app, base_url="http://testserver") as client:
         r = client.post("/api/session", json={"username": "benchsup", "password": PASSWORD})
         assert r.status_code == 200, r.text
@@ -427,13 +451,18 @@ def _pages(state, out: dict, repeat: int, year_repeat: int = 3) -> dict:
                 if "monthly" in url and label == "一年":
                     continue
                 target = url.format(q=q)
-                assert client.get(target, headers={"Accept": "text/html"}).status_code == 200, target   # warm
-                samples = []
+                samples: dict[str, list[float]] = {m: [] for m, _ in modes}
+                for mode, flag in modes:          # warm each path once
+                    service.USE_DAY_SUMS = flag
+                    assert client.get(target, headers={"Accept": "text/html"}).status_code == 200, target
                 for _ in range(repeat if label == "一个月" else year_repeat):
-                    t0 = time.perf_counter()
-                    r = client.get(target, headers={"Accept": "text/html"})
-                    samples.append(time.perf_counter() - t0)
-                    assert r.status_code == 200
+                    for mode, flag in modes:      # interleaved: both paths see the same machine load
+                        service.USE_DAY_SUMS = flag
+                        t0 = time.perf_counter()
+                        r = client.get(target, headers={"Accept": "text/html"})
+                        samples[mode].append(time.perf_counter() - t0)
+                        assert r.status_code == 200
+                service.USE_DAY_SUMS = True
                 timings.setdefault(name, {})[label] = samples
         # activity since the last refresh: 1,000 new events (callback attempts on closed tickets)
         with state.sessions() as s, s.begin():
@@ -464,7 +493,9 @@ def p(samples: list[float], q: float) -> float:
 def report(results: list[dict], args) -> str:
     lines = [f"# Report pages over {args.calls:,} calls and {args.tickets:,} tickets", "",
              f"Command: `.venv/bin/python benchmarks/reports_bench.py --calls {args.calls} --tickets {args.tickets} "
-             f"--repeat {args.repeat} --year-repeat {args.year_repeat}`", "",
+             f"--repeat {args.repeat} --year-repeat {args.year_repeat}"
+             f"{' --compare' if args.compare else ''}{f' --reuse-sqlite {args.reuse_sqlite}' if args.reuse_sqlite else ''}"
+             f"{f' --reuse-pg {args.reuse_pg}' if args.reuse_pg else ''}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
              f"load average before the run {args.load}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.", ""]
     for r in results:
@@ -475,15 +506,22 @@ def report(results: list[dict], args) -> str:
                       f"- rollups built from scratch (`rollups.rebuild`): {r['rebuild']:.0f} s "
                       f"({r['rebuilt']['tickets']:,} ticket facts, {r['rebuilt']['hours']:,} call hours)"]
         else:
-            lines.append(f"- pages timed on the database an earlier run wrote ({args.reuse_sqlite})")
-        lines += [f"- first page after 1,000 new ticket events (incremental refresh included): "
+            source = args.reuse_sqlite if r["database"] == "sqlite" else args.reuse_pg
+            lines.append(f"- pages timed on the database an earlier run wrote ({source})")
+        if "pages" not in r:
+            lines.append("")
+            continue
+        lines += [f"- refresh before the pages (builds the day sums when the database has none): "
+                  f"{r['refresh before the pages']:.1f} s {r['refreshed']}",
+                  f"- first page after 1,000 new ticket events (incremental refresh included): "
                   f"{r['after 1000 events'] * 1000:.0f} ms; rollups fresh afterwards: {r['fresh']}", "",
-                  "| page | month p50 | month p95 | year p50 | year p95 |", "|---|---|---|---|---|"]
+                  "| page | path | month p50 | month p95 | year p50 | year p95 |", "|---|---|---|---|---|---|"]
         for name, by in r["pages"].items():
-            m, y = by.get("一个月"), by.get("一年")
-            cells = [f"{p(m, .5) * 1000:.0f} ms", f"{p(m, .95) * 1000:.0f} ms"] if m else ["—", "—"]
-            cells += [f"{p(y, .5) * 1000:.0f} ms", f"{p(y, .95) * 1000:.0f} ms"] if y else ["—", "—"]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            for mode in by["一个月"] if "一个月" in by else by["一年"]:
+                m, y = by.get("一个月", {}).get(mode), by.get("一年", {}).get(mode)
+                cells = [f"{p(m, .5) * 1000:.0f} ms", f"{p(m, .95) * 1000:.0f} ms"] if m else ["—", "—"]
+                cells += [f"{p(y, .5) * 1000:.0f} ms", f"{p(y, .95) * 1000:.0f} ms"] if y else ["—", "—"]
+                lines.append(f"| {name} | {mode} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -498,6 +536,13 @@ def main() -> None:
     ap.add_argument("--pg-url", default=os.environ.get("HOTLINE_TEST_POSTGRES_URL", ""))
     ap.add_argument("--only", choices=("sqlite", "postgresql"))
     ap.add_argument("--reuse-sqlite", type=Path, help="time the pages on a SQLite file an earlier run wrote")
+    ap.add_argument("--reuse-pg", metavar="DATABASE", help="time the pages on a PostgreSQL database an earlier "
+                    "run kept (--keep), on the server of --pg-url")
+    ap.add_argument("--sqlite-file", type=Path, help="write the SQLite database there (kept, for --reuse-sqlite)")
+    ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL database (its name is printed)")
+    ap.add_argument("--setup-only", action="store_true", help="write the data and build the rollups, time nothing")
+    ap.add_argument("--compare", action="store_true", help="time every page on the facts path too (the state "
+                    "before the day sums), requests interleaved")
     ap.add_argument("--write", action="store_true", help=f"write the report to {RESULTS.relative_to(ROOT)}")
     args = ap.parse_args()
     args.load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -506,25 +551,35 @@ def main() -> None:
         if args.reuse_sqlite:
             results.append(measure(f"sqlite:///{args.reuse_sqlite.resolve()}", Path(tmp) / "sqlite", args.calls,
                                    args.tickets, args.repeat, args.seed, reuse=True,
-                                   year_repeat=args.year_repeat))
+                                   year_repeat=args.year_repeat, compare=args.compare))
             print(json.dumps({k: v for k, v in results[-1].items() if k != "pages"}, default=str), flush=True)
-        elif args.only in (None, "sqlite"):
-            results.append(measure(f"sqlite:///{tmp}/bench.sqlite3", Path(tmp) / "sqlite", args.calls, args.tickets,
-                                   args.repeat, args.seed, year_repeat=args.year_repeat))
+        elif args.only in (None, "sqlite") and not args.reuse_pg:
+            db_file = args.sqlite_file.resolve() if args.sqlite_file else Path(tmp) / "bench.sqlite3"
+            results.append(measure(f"sqlite:///{db_file}", Path(tmp) / "sqlite", args.calls, args.tickets,
+                                   args.repeat, args.seed, year_repeat=args.year_repeat, compare=args.compare,
+                                   setup_only=args.setup_only))
             print(json.dumps({k: v for k, v in results[-1].items() if k != "pages"}, default=str), flush=True)
-        if args.pg_url and args.only in (None, "postgresql"):
+        if args.pg_url and args.reuse_pg:
+            url = make_url(args.pg_url).set(database=args.reuse_pg).render_as_string(hide_password=False)
+            results.append(measure(url, Path(tmp) / "pg", args.calls, args.tickets, args.repeat, args.seed,
+                                   reuse=True, year_repeat=args.year_repeat, compare=args.compare))
+            print(json.dumps({k: v for k, v in results[-1].items() if k != "pages"}, default=str), flush=True)
+        elif args.pg_url and args.only in (None, "postgresql"):
             name = f"hotline_reports_bench_{uuid.uuid4().hex[:8]}"
             admin = make_engine(args.pg_url, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
+            print(f"PostgreSQL database: {name}", flush=True)
             try:
                 url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
                 results.append(measure(url, Path(tmp) / "pg", args.calls, args.tickets, args.repeat, args.seed,
-                                       year_repeat=args.year_repeat))
+                                       year_repeat=args.year_repeat, setup_only=args.setup_only,
+                                       compare=args.compare))
                 print(json.dumps({k: v for k, v in results[-1].items() if k != "pages"}, default=str), flush=True)
             finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                if not args.keep:
+                    with admin.connect() as conn:
+                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()
     text_out = report(results, args)
     print(text_out)

@@ -8,6 +8,11 @@ log, never edited by hand and always rebuildable from them (:mod:`hotline.metric
 * ``metrics_call_hours`` / ``metrics_transfer_hours`` — the call figures of every *complete*
   hour (every call that started in it has ended), per queue and per district line. Hours still
   changing are counted live from the calls table.
+* ``metrics_callback_facts`` — the 回访 records of the ticket log (results and unanswered calls),
+  one row per event, as the day sums counted them (decision 0017).
+* ``metrics_intake_days``, ``metrics_disposal_days``, ``metrics_closure_days``,
+  ``metrics_callback_days`` — the ticket facts summed per local day and per month and per cell of a
+  few dimension sets (:mod:`hotline.metrics.day_rollups`, decision 0017).
 * ``metrics_rollup_state`` — how far each rollup has got (watermarks) and the settings it was
   built with.
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Column, Date, Float, ForeignKey, Index, Integer, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.cases.models import Ticket, TicketEvent
@@ -79,6 +84,51 @@ class TicketFact(Base):
     callback_s: Mapped[float | None] = mapped_column(Float)   # 结案 → 回访
     total_s: Mapped[float | None] = mapped_column(Float)      # 受理 → 结案
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CallbackFact(Base):
+    """One 回访 record of the ticket log (a result or an unanswered call) with the figures it adds;
+    the ticket's cell comes from its facts row."""
+
+    __tablename__ = "metrics_callback_facts"
+
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ticket_id: Mapped[int] = mapped_column(Integer, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    unreached: Mapped[int] = mapped_column(Integer, default=0)       # 回访未接通
+    callbacks: Mapped[int] = mapped_column(Integer, default=0)       # 回访结果
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    basically: Mapped[int] = mapped_column(Integer, default=0)
+    dissatisfied: Mapped[int] = mapped_column(Integer, default=0)
+    on_time: Mapped[int] = mapped_column(Integer, default=0)         # result within its 回访 deadline
+
+
+#: The key of every day-sum table: which dimension set (``shape``), ``d`` (a local day) or ``m``
+#: (a month, ``day`` = its first day), and the cell ('' = none, '*' = a dimension the shape drops).
+DAY_KEY = ("shape", "grain", "day", "district_code", "street_code", "department_code", "category_code", "channel")
+#: Counted measures of each block (``n``: facts in the cell) and sums of microseconds.
+DAY_MEASURES = {
+    "intake": ("n", "answered", "rejected", "merged", "registered", "closed",
+               *[f"{s}_n" for s in ("intake", "accept", "handle", "verify", "callback", "total")]),
+    "disposal": ("n", "handled", "on_time", "late", "unhandled", "rework"),
+    "closure": ("n", "closed", "on_time"),
+    "callback": ("n", "unreached", "callbacks", "satisfied", "basically", "dissatisfied", "on_time"),
+}
+DAY_SUMS = {"intake": tuple(f"{s}_us" for s in ("intake", "accept", "handle", "verify", "callback", "total"))}
+
+
+def _day_table(block: str) -> Table:
+    lengths = {"shape": 4, "grain": 1, "district_code": 6, "street_code": 9, "department_code": 40,
+               "category_code": 20, "channel": 20}
+    return Table(
+        f"metrics_{block}_days", Base.metadata,
+        *[Column(k, Date if k == "day" else String(lengths[k]), primary_key=True) for k in DAY_KEY],
+        *[Column(m, Integer, nullable=False, default=0) for m in DAY_MEASURES[block]],
+        *[Column(m, BigInteger, nullable=False, default=0) for m in DAY_SUMS.get(block, ())],
+    )
+
+
+DAY_TABLES: dict[str, Table] = {block: _day_table(block) for block in DAY_MEASURES}
 
 
 class CallHour(Base):

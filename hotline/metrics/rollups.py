@@ -14,6 +14,10 @@ hour is stored once every call that started in it has ended (a call without an e
 calls table (:mod:`hotline.metrics.service`). The counts depend on the queues' service-level
 seconds and the short-abandon threshold; when they change, the call hours are rebuilt.
 
+*Day sums* (:mod:`hotline.metrics.day_rollups`, decision 0017) follow the facts in the same
+transaction: the recomputed tickets' old cells are subtracted and their new ones added; they are
+built from the facts when missing or cut with another UTC offset.
+
 Both refreshes are idempotent and serialised (PostgreSQL advisory lock; SQLite's single writer).
 :func:`refresh` first checks in a read-only session and writes nothing when all is current, so
 report pages can call it on every request.
@@ -33,15 +37,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotline.calls.models import Call
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
 from hotline.database import utcnow
+from hotline.metrics import day_rollups
 from hotline.metrics.call_tally import CallRecord, CallThresholds, CallTally, hour_of
-from hotline.metrics.models import CallHour, RollupState, TicketFact, TransferHour
+from hotline.metrics.models import DAY_TABLES, CallbackFact, CallHour, RollupState, TicketFact, TransferHour
 from hotline.metrics.ticket_facts import DeadlineRow, EventRow, TicketRow, ticket_facts
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FACTS", "CALL_HOURS", "OVERLAP", "STUCK_CALL_HOURS", "refresh", "refresh_ticket_facts",
            "refresh_call_hours", "facts_stale", "calls_stale", "rebuild", "call_rows", "stored_until",
-           "CALL_COLUMNS"]
+           "CALL_COLUMNS", "days_stale"]
 
 FACTS = "ticket_facts"
 CALL_HOURS = "call_hours"
@@ -135,17 +140,42 @@ def compute_facts(session: Session, ticket_ids: Sequence[int]) -> list[dict]:
     return [ticket_facts(TicketRow(*t), events.get(t.id, ()), deadlines.get(t.id, ())).as_row() for t in tickets]
 
 
-def _refresh_tickets(session: Session, ticket_ids: Iterable[int]) -> int:
+def _refresh_tickets(session: Session, ticket_ids: Iterable[int], offset: int | None) -> int:
+    """Recompute these tickets' facts and 回访 records; with ``offset`` (the day sums exist) their
+    old cells leave the day sums and the new ones enter."""
     ids = list(ticket_ids)
     for i in range(0, len(ids), BATCH):
-        _upsert(session, TicketFact.__table__, compute_facts(session, ids[i:i + BATCH]), ["ticket_id"])
+        batch = ids[i:i + BATCH]
+        rows = compute_facts(session, batch)
+        if offset is None:            # day_rollups.build follows and copies every 回访 record
+            _upsert(session, TicketFact.__table__, rows, ["ticket_id"])
+            continue
+        old = {r["ticket_id"]: r for r in session.execute(
+            select(TicketFact.__table__).where(TicketFact.ticket_id.in_(batch))).mappings()}
+        moved = day_rollups.changed(old, rows)
+        day_rollups.apply(session, moved, offset, -1)
+        _upsert(session, TicketFact.__table__, rows, ["ticket_id"])
+        day_rollups.replace_callbacks(session, batch)
+        day_rollups.apply(session, moved, offset, +1)
     return len(ids)
 
 
+def _offset() -> int:
+    from hotline.times import zone
+
+    return day_rollups.offset_minutes(utcnow().astimezone(zone()))
+
+
+def days_stale(session: Session) -> bool:
+    return not day_rollups.current(session, _offset())
+
+
 def refresh_ticket_facts(session: Session) -> int:
-    """Bring the facts up to the ticket log (in the caller's transaction); returns the number of
-    tickets recomputed."""
+    """Bring the facts and their day sums up to the ticket log (in the caller's transaction);
+    returns the number of tickets recomputed."""
     _lock(session)
+    offset = _offset()
+    days = day_rollups.current(session, offset)
     state = _state_for_update(session, FACTS)
     last, window = _log_position(session)
     ids: set[int] = set()
@@ -153,11 +183,13 @@ def refresh_ticket_facts(session: Session) -> int:
         ids.update(_tickets_with_events(session, max(0, state.position - OVERLAP), state.position))
     if last > state.position:
         ids.update(_tickets_with_events(session, state.position, last))
-    done = _refresh_tickets(session, sorted(ids))
+    done = _refresh_tickets(session, sorted(ids), offset if days else None)
     state.position, state.window_count, state.updated_at = max(last, state.position), window, utcnow()
     if last < state.position:   # the log shrank (a restored backup): count the window as it is
         state.window_count = _window_count(session, state.position)
     session.flush()
+    if not days:
+        day_rollups.build(session, offset)
     return done
 
 
@@ -261,7 +293,7 @@ def refresh(sessions: sessionmaker[Session], read_sessions: sessionmaker[Session
     """Bring every rollup up to date; writes only when something changed. Blocking (database
     work): pages run it in a worker thread."""
     with read_sessions() as s:
-        stale_facts = facts_stale(s)
+        stale_facts = facts_stale(s) or days_stale(s)
         stale_calls = calls_stale(s, now, thresholds)
     done = {"tickets": 0, "hours": 0}
     if not (stale_facts or stale_calls):
@@ -281,6 +313,9 @@ def rebuild(session: Session, now: datetime, thresholds: CallThresholds) -> dict
     """Recompute everything from the calls table and the ticket log (after a restore or an
     import of old calls); in the caller's transaction."""
     _lock(session)
+    for table in DAY_TABLES.values():
+        session.execute(delete(table))
+    session.execute(delete(CallbackFact))
     session.execute(delete(TicketFact))
     session.execute(delete(RollupState))
     session.execute(delete(CallHour))

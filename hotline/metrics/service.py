@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy import Date, Integer, String, and_, cast, extract, func, literal, null, or_, select, text, union_all
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from hotline.cases.models import Ticket, TicketDeadline, TicketEvent
 from hotline.cases.workflow import Satisfaction
 from hotline.categories.models import Category
+from hotline.metrics import day_rollups
 from hotline.metrics.call_tally import CallCounts, CallThresholds, CallTally, TransferCounts, hour_of
 from hotline.metrics.definitions import mean, ratio
 from hotline.metrics.models import OPEN_TICKETS, CallHour, TicketFact, TransferHour
@@ -147,27 +148,29 @@ def _local_parts(session: Session, column: Any, offset_minutes: int) -> tuple[An
 
 
 def _stored_hours(session: Session, report: CallReport, f: ReportFilter, start: datetime, split: datetime) -> None:
-    """Add the stored hours in ``[start, split)`` to ``report``, aggregated by the database."""
-    measures = [*[func.sum(getattr(CallHour, n)).label(n) for n in _COUNT_FIELDS],
-                func.max(CallHour.max_wait_s).label("max_wait_s")]
+    """Add the stored hours in ``[start, split)`` to ``report``, aggregated by the database: the
+    period's hours are read once (a materialised CTE with their local hour, weekday and date) and
+    summed per queue, hour of day, weekday and date in one statement."""
     where = [CallHour.hour >= start, CallHour.hour < split]
     if f.queue:
         where.append(CallHour.queue == f.queue)
     hour, weekday, day = _local_parts(session, CallHour.hour, int(start.utcoffset().total_seconds() // 60))
-
-    def rows(key: Any):
-        for row in session.execute(select(key.label("key"), *measures).where(*where).group_by(key)):
-            yield row.key, CallCounts(**{n: (getattr(row, n) or 0) for n in CallCounts.__dataclass_fields__})
-
-    for queue, counts in rows(CallHour.queue):
-        report.per_queue.setdefault(queue, CallCounts()).add(counts)
-    for h, counts in rows(hour):
-        report.by_hour[int(h)].add(counts)
-    for w, counts in rows(weekday):
-        report.by_weekday[int(w)].add(counts)
-    for d, counts in rows(day):
-        d = d if isinstance(d, date) else date.fromisoformat(str(d))
-        report.by_day.setdefault(d, CallCounts()).add(counts)
+    hours = (select(CallHour.queue.label("queue"), hour.label("h"), weekday.label("w"), day.label("d"),
+                    *[getattr(CallHour, n).label(n) for n in CallCounts.__dataclass_fields__])
+             .where(*where).cte("hours").prefix_with("MATERIALIZED"))
+    measures = [*[func.sum(hours.c[n]).label(n) for n in _COUNT_FIELDS], func.max(hours.c.max_wait_s).label("max_wait_s")]
+    parts = [select(literal(grp).label("grp"), cast(hours.c[column], String).label("key"), *measures)
+             .group_by(hours.c[column]) for grp, column in (("q", "queue"), ("h", "h"), ("w", "w"), ("d", "d"))]
+    for row in session.execute(union_all(*parts)):
+        counts = CallCounts(**{n: (getattr(row, n) or 0) for n in CallCounts.__dataclass_fields__})
+        if row.grp == "q":
+            report.per_queue.setdefault(row.key, CallCounts()).add(counts)
+        elif row.grp == "h":
+            report.by_hour[int(row.key)].add(counts)
+        elif row.grp == "w":
+            report.by_weekday[int(row.key)].add(counts)
+        else:
+            report.by_day.setdefault(date.fromisoformat(str(row.key)[:10]), CallCounts()).add(counts)
     transfers = (select(TransferHour.district_code, func.sum(TransferHour.attempts), func.sum(TransferHour.answered),
                         func.sum(TransferHour.cancelled))
                  .where(TransferHour.hour >= start, TransferHour.hour < split).group_by(TransferHour.district_code))
@@ -330,32 +333,53 @@ def _n(value: Any) -> int:
     return int(value or 0)
 
 
-def case_groups(session: Session, f: ReportFilter, now: datetime, groups: Iterable[str | None], *,
-                with_now: bool = False) -> Grouped:
-    """Case indicators of the period per value of each group of ``groups`` (names of
-    :data:`GROUPS`; None = the total, keyed None). One statement per block (intake cohort,
-    disposal, closure, callbacks, and with ``with_now`` the tickets open and overdue now — same
-    filters, the period does not apply to them)."""
-    groups = list(dict.fromkeys(groups))
-    for g in groups:
-        if g is not None and g not in GROUPS:
-            raise ValueError(f"unknown group {g!r}")
-    if None not in groups:
-        groups.append(None)
-    start, until = f.period.start, f.period.until(now)
+#: Read the day sums where they answer (decision 0017); False counts every block from the
+#: facts (the reference the tests compare with, and the benchmark's "before").
+USE_DAY_SUMS = True
+
+
+def _add(x: CaseFigures, r: Any, fields: Mapping[str, str]) -> None:
+    """Add the counts of row ``r`` to ``x`` (figure attribute → row column)."""
+    for attribute, column in fields.items():
+        setattr(x, attribute, getattr(x, attribute) + _n(getattr(r, column)))
+
+
+_INTAKE = {"received": "n", "answered_directly": "answered", "rejected": "rejected", "merged": "merged",
+           "registered": "registered", "closed": "closed"}
+_DISPOSAL = {"due_handle": "n", "handled": "handled", "handled_on_time": "on_time", "handled_late": "late",
+             "overdue_unhandled": "unhandled", "rework": "rework"}
+_CLOSURE = {"due_close": "n", "closed_in_due": "closed", "closed_on_time": "on_time"}
+_CALLBACKS = {"callback_unreached": "unreached", "callbacks": "callbacks", "satisfied": "satisfied",
+              "basically_satisfied": "basically", "dissatisfied": "dissatisfied", "callbacks_on_time": "on_time"}
+
+
+def _add_intake(x: CaseFigures, r: Any, microseconds: bool = False) -> None:
+    """The cohort counts and stage durations (seconds from the facts, microseconds from day sums)."""
+    _add(x, r, _INTAKE)
+    for s in STAGES:
+        total = int(getattr(r, f"{s}_us") or 0) / 1_000_000 if microseconds else float(getattr(r, f"{s}_sum") or 0.0)
+        x.stage_sums[s] = x.stage_sums.get(s, 0.0) + total
+        x.stage_counts[s] = x.stage_counts.get(s, 0) + _n(getattr(r, f"{s}_n"))
+
+
+def _days_into(session: Session, f: ReportFilter, p: day_rollups.Plan, fig: Callable[[Any, Any], CaseFigures]) -> None:
+    for block, add in (("intake", lambda x, r: _add_intake(x, r, microseconds=True)),
+                       ("disposal", lambda x, r: _add(x, r, _DISPOSAL)), ("closure", lambda x, r: _add(x, r, _CLOSURE)),
+                       ("callback", lambda x, r: _add(x, r, _CALLBACKS))):
+        for group, key, row in day_rollups.sums(session, block, f, p):
+            add(fig(group, key), row)
+
+
+def _facts_into(session: Session, f: ReportFilter, start: datetime, until: datetime, groups: list[str | None],
+                fig: Callable[[Any, Any], CaseFigures]) -> None:
+    """The four period blocks of ``groups`` counted from the facts (and the ticket log for 回访)."""
+    if not groups:
+        return
     where = _fact_conditions(f)
-    out: Grouped = {g: {} for g in groups}
-
-    def fig(group: str | None, key: Any) -> CaseFigures:
-        figures = out[group].get(key)
-        if figures is None:
-            figures = out[group][key] = CaseFigures()
-        return figures
-
     count = func.count
     cohort = _grouped(session, GROUPS, [
-        count().label("received"),
-        count().filter(TicketFact.intake == "answered").label("answered_directly"),
+        count().label("n"),
+        count().filter(TicketFact.intake == "answered").label("answered"),
         count().filter(TicketFact.intake == "rejected").label("rejected"),
         count().filter(TicketFact.intake == "merged").label("merged"),
         count(TicketFact.registered_at).label("registered"),
@@ -365,17 +389,12 @@ def case_groups(session: Session, f: ReportFilter, now: datetime, groups: Iterab
     ], [TicketFact.created_at >= start, TicketFact.created_at < until, *where], groups)
     for group, rows in cohort.items():
         for key, r in rows.items():
-            x = fig(group, key)
-            x.received, x.answered_directly, x.rejected = _n(r.received), _n(r.answered_directly), _n(r.rejected)
-            x.merged, x.registered, x.closed = _n(r.merged), _n(r.registered), _n(r.closed)
-            for s in STAGES:
-                x.stage_sums[s] = float(getattr(r, f"{s}_sum") or 0.0)
-                x.stage_counts[s] = _n(getattr(r, f"{s}_n"))
+            _add_intake(fig(group, key), r)
 
     handled = TicketFact.handled_at.is_not(None)
     on_time = and_(handled, or_(TicketFact.handle_due_at.is_(None), TicketFact.handled_at <= TicketFact.handle_due_at))
     disposal = _grouped(session, GROUPS, [
-        count().label("due"), count(TicketFact.handled_at).label("handled"),
+        count().label("n"), count(TicketFact.handled_at).label("handled"),
         count().filter(on_time).label("on_time"),
         count().filter(handled, TicketFact.handled_at > TicketFact.handle_due_at).label("late"),
         count().filter(TicketFact.handled_at.is_(None)).label("unhandled"),
@@ -383,20 +402,17 @@ def case_groups(session: Session, f: ReportFilter, now: datetime, groups: Iterab
     ], [TicketFact.handle_ref_at >= start, TicketFact.handle_ref_at < until, *where], groups)
     for group, rows in disposal.items():
         for key, r in rows.items():
-            x = fig(group, key)
-            x.due_handle, x.handled, x.handled_on_time = _n(r.due), _n(r.handled), _n(r.on_time)
-            x.handled_late, x.overdue_unhandled, x.rework = _n(r.late), _n(r.unhandled), _n(r.rework)
+            _add(fig(group, key), r, _DISPOSAL)
 
     closed = TicketFact.closed_at.is_not(None)
     closure = _grouped(session, GROUPS, [
-        count().label("due"), count(TicketFact.closed_at).label("closed"),
+        count().label("n"), count(TicketFact.closed_at).label("closed"),
         count().filter(closed, or_(TicketFact.close_due_at.is_(None),
                                    TicketFact.closed_at <= TicketFact.close_due_at)).label("on_time"),
     ], [TicketFact.close_ref_at >= start, TicketFact.close_ref_at < until, *where], groups)
     for group, rows in closure.items():
         for key, r in rows.items():
-            x = fig(group, key)
-            x.due_close, x.closed_in_due, x.closed_on_time = _n(r.due), _n(r.closed), _n(r.on_time)
+            _add(fig(group, key), r, _CLOSURE)
 
     # 回访 results and unanswered callback calls recorded in the period (the ticket log)
     satisfaction = TicketEvent.data["satisfaction"].as_string()
@@ -405,18 +421,57 @@ def case_groups(session: Session, f: ReportFilter, now: datetime, groups: Iterab
     callbacks = _grouped(session, _TICKET_GROUPS, [
         count().filter(TicketEvent.action == "callback_attempt").label("unreached"),
         count().filter(callback).label("callbacks"),
-        count().filter(callback, satisfaction == Satisfaction.SATISFIED.value).label("s"),
-        count().filter(callback, satisfaction == Satisfaction.BASICALLY_SATISFIED.value).label("b"),
-        count().filter(callback, satisfaction == Satisfaction.DISSATISFIED.value).label("d"),
+        count().filter(callback, satisfaction == Satisfaction.SATISFIED.value).label("satisfied"),
+        count().filter(callback, satisfaction == Satisfaction.BASICALLY_SATISFIED.value).label("basically"),
+        count().filter(callback, satisfaction == Satisfaction.DISSATISFIED.value).label("dissatisfied"),
         count().filter(callback, or_(overdue.is_(None), overdue.is_(False))).label("on_time"),
     ], [_CALLBACK_EVENTS, TicketEvent.at >= start, TicketEvent.at < until, *_ticket_conditions(f)], groups,
         select_from=TicketEvent.__table__.join(Ticket.__table__, Ticket.id == TicketEvent.ticket_id))
     for group, rows in callbacks.items():
         for key, r in rows.items():
-            x = fig(group, key)
-            x.callback_unreached, x.callbacks = _n(r.unreached), _n(r.callbacks)
-            x.satisfied, x.basically_satisfied, x.dissatisfied = _n(r.s), _n(r.b), _n(r.d)
-            x.callbacks_on_time = _n(r.on_time)
+            _add(fig(group, key), r, _CALLBACKS)
+
+
+def case_groups(session: Session, f: ReportFilter, now: datetime, groups: Iterable[str | None], *,
+                with_now: bool = False, day_sums: bool | None = None) -> Grouped:
+    """Case indicators of the period per value of each group of ``groups`` (names of
+    :data:`GROUPS`; None = the total, keyed None). Per block (intake cohort, disposal, closure,
+    callbacks): the whole days before the one ``now`` falls in from the day sums, for each
+    grouping a shape covers (:mod:`~hotline.metrics.day_rollups`), the rest from the facts in one
+    statement; with ``with_now`` the tickets open and overdue now — same filters, the period does
+    not apply to them."""
+    groups = list(dict.fromkeys(groups))
+    for g in groups:
+        if g is not None and g not in GROUPS:
+            raise ValueError(f"unknown group {g!r}")
+    if None not in groups:
+        groups.append(None)
+    start, until = f.period.start, f.period.until(now)
+    out: Grouped = {g: {} for g in groups}
+
+    def fig(group: str | None, key: Any) -> CaseFigures:
+        figures = out[group].get(key)
+        if figures is None:
+            figures = out[group][key] = CaseFigures()
+        return figures
+
+    use = USE_DAY_SUMS if day_sums is None else day_sums
+    p = day_rollups.plan(session, f, start, until, groups) if use else None
+    if p is None:
+        _facts_into(session, f, start, until, groups, fig)
+    else:
+        pg = session.get_bind().dialect.name == "postgresql"
+        if pg:    # statements of a few thousand rows: parallel workers only add their start-up (measured)
+            session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        _days_into(session, f, p, fig)
+        covered = [g for g in groups if g in p.shapes]
+        if until > p.split:
+            _facts_into(session, f, p.split, until, covered, fig)
+        rest = [g for g in groups if g not in p.shapes]
+        if rest:
+            if pg:
+                session.execute(text("SET LOCAL max_parallel_workers_per_gather TO DEFAULT"))
+            _facts_into(session, f, start, until, rest, fig)
 
     if with_now:
         # the open tickets first (a few thousand of a million): a planner grouping by an index on
@@ -427,7 +482,7 @@ def case_groups(session: Session, f: ReportFilter, now: datetime, groups: Iterab
         overdue_now = open_tickets.c.id.in_(select(TicketDeadline.ticket_id).where(
             TicketDeadline.completed_at.is_(None), TicketDeadline.paused_at.is_(None), TicketDeadline.due_at < now))
         current = _grouped(session, {name: open_tickets.c[name] for name in _TICKET_GROUPS}, [
-            count().label("open"), count().filter(overdue_now).label("overdue")], [], groups,
+            func.count().label("open"), func.count().filter(overdue_now).label("overdue")], [], groups,
             select_from=open_tickets)
         for group, rows in current.items():
             for key, r in rows.items():

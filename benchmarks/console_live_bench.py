@@ -89,13 +89,29 @@ async def login(base: str, username: str) -> httpx.AsyncClient:
 
 
 async def listen(client: httpx.AsyncClient, kind: str, samples: list[float], ready: asyncio.Event,
-                 counter: list[int]) -> None:
+                 counter: list[int], reconnects: list[int] | None = None) -> None:
+    """One console's event stream; like a browser's EventSource it reconnects after a dropped
+    connection (counted in ``reconnects``), and counts as ready at its first ``hello``."""
+    greeted = False
+    while True:
+        try:
+            greeted = await _stream(client, kind, samples, ready, counter, greeted)
+        except (httpx.TransportError, httpx.RemoteProtocolError):
+            pass
+        if reconnects is not None:
+            reconnects[0] += 1
+        await asyncio.sleep(0.5)
+
+
+async def _stream(client: httpx.AsyncClient, kind: str, samples: list[float], ready: asyncio.Event,
+                  counter: list[int], greeted: bool) -> bool:
     async with client.stream("GET", "/live", headers={"Accept": "text/event-stream"}) as response:
         event = ""
         async for line in response.aiter_lines():
             if line.startswith("event: "):
                 event = line[7:]
-                if event == "hello":
+                if event == "hello" and not greeted:
+                    greeted = True
                     counter[0] += 1
                     if counter[0] == counter[1]:
                         ready.set()
@@ -139,7 +155,8 @@ async def run(args) -> dict:
     var = Path(tempfile.mkdtemp(prefix="live-bench-"))
     # demo traffic runs from the start (the leader's simulator); the measurement window opens once
     # every console is connected
-    env = {"HOTLINE_SCHEDULER_INTERVAL": "3600", "HOTLINE_DEMO_CALL_RATE": str(args.demo_rate)}
+    env = {"HOTLINE_SCHEDULER_INTERVAL": "3600", "HOTLINE_DEMO_CALL_RATE": str(args.demo_rate),
+           "HOTLINE_DEMO_MAX_CALLS": str(args.demo_max_calls)}
     with ExitStack() as stack:
         if args.pg:
             env["HOTLINE_DATABASE_URL"] = stack.enter_context(fresh_postgres(args.pg))
@@ -156,8 +173,9 @@ async def run(args) -> dict:
         walls: list[list[float]] = [[] for _ in nodes]
         ready = asyncio.Event()
         counter = [0, len(agents) + len(boards)]
-        tasks = [asyncio.create_task(listen(c, "call", pops, ready, counter)) for c in agents]
-        tasks += [asyncio.create_task(listen(c, "wallboard", walls[i % len(nodes)], ready, counter))
+        reconnects = [0]
+        tasks = [asyncio.create_task(listen(c, "call", pops, ready, counter, reconnects)) for c in agents]
+        tasks += [asyncio.create_task(listen(c, "wallboard", walls[i % len(nodes)], ready, counter, reconnects))
                   for i, c in enumerate(boards)]
         await asyncio.wait_for(ready.wait(), 300)
         for c in agents:
@@ -167,6 +185,7 @@ async def run(args) -> dict:
         pids = [node.proc.pid for node in nodes]
         cpu0 = [cpu_seconds(pid) for pid in pids]
         pushed0 = len(pops) + sum(map(len, walls))
+        calls0 = calls_stored(env.get("HOTLINE_DATABASE_URL") or f"sqlite:///{nodes[0].database}")
         started = time.monotonic()
         for i in range(args.calls):
             r = await agents[i % len(agents)].post("/agent/demo-call", follow_redirects=False)
@@ -191,11 +210,13 @@ async def run(args) -> dict:
         "consoles": args.agents + args.wallboards, "agents": args.agents, "wallboards": args.wallboards,
         "calls": args.calls, "pace_per_s": args.pace, "demo_rate_per_s": args.demo_rate,
         "calls_stored": calls, "seconds": round(elapsed, 1),
+        "calls_per_s_in_window": round((calls - calls0) / elapsed, 1),      # rows of calls started in the window
         "screen_pops": len(pops), "pop_ms": {q: round(pct(pops, q), 1) for q in (50, 95, 99)},
         "wallboard_events": len(every_wall), "wallboard_ms": {q: round(pct(every_wall, q), 1) for q in (50, 95, 99)},
         "wallboard_ms_per_node": [{q: round(pct(w, q), 1) for q in (50, 95, 99)} | {"events": len(w)} for w in walls],
         "server_cpu_s_per_node": [round(c, 2) for c in cpu],
         "server_cpu_ms_per_delivery": round(sum(cpu) * 1000 / max(events, 1), 3),
+        "stream_reconnects": reconnects[0],
         "overflow_logged": any(re.search("event bus overflow", log) for log in logs),
     }
     return result
@@ -221,6 +242,8 @@ def main() -> None:
     p.add_argument("--pace", type=float, default=5.0, help="demo calls placed per second")
     p.add_argument("--settle", type=float, default=10.0, help="seconds to keep listening after the last call")
     p.add_argument("--demo-rate", type=float, default=0.0, help="simulator demo call setups per second")
+    p.add_argument("--demo-max-calls", type=int, default=50,
+                   help="simulated calls at once (a setup rate R with calls of D seconds needs about R × D)")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of demo traffic measured")
     p.add_argument("--pg", default="", help="PostgreSQL server URL (a fresh database is created on it)")
     p.add_argument("--nodes", type=int, default=1, help="hotline serve processes on the database")

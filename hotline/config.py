@@ -58,6 +58,8 @@ class Settings(BaseSettings):
                                                          "0 = measured default (SQLite 1, PostgreSQL 2)")
 
     demo_call_rate: float = Field(default=0.2, description="simulated calls per second in demo mode")
+    demo_max_calls: int = Field(default=50, ge=1, le=5000,
+                                description="demo mode: at most this many simulated calls at once (load tests raise it)")
     dialplan_dir: Path | None = Field(default=None, description="with Asterisk: where a rules reload renders the "
                                                                  "dialplan (the directory Asterisk includes)")
     dialplan_agi_host: str = Field(default="", description="FastAGI host as Asterisk reaches this app, for a "

@@ -319,6 +319,7 @@ class TelephonyService:
                 mix.ticket_digits = self._recent_ticket_digits()
                 calendar = work_calendar(self.rules)
                 self.demo = DemoTraffic(self.simulator, s.demo_call_rate, seed=self.demo_seed, mix=mix,
+                                        max_concurrent=s.demo_max_calls,
                                         is_open=lambda: is_open(self.rules, calendar, self._now()))
                 await self.demo.start()
 

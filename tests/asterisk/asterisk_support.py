@@ -59,18 +59,47 @@ def missing_tools() -> list[str]:
     return [tool for tool in ("sipp", "sox") if shutil.which(tool) is None]
 
 
+_GIVEN: set[int] = set()      # ports handed out in this process: never twice (the tier starts ~30 sipps at once)
+
+
 def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
+    raise RuntimeError("no free port not handed out before")
 
 
 def free_udp_block(size: int, host: str = "127.0.0.1") -> int:
     """The first port of ``size`` consecutive free UDP ports (even, for RTP)."""
     for _ in range(200):
         base = free_port(socket.SOCK_DGRAM, host) & ~1
-        if base + size >= 65000:
+        if base + size >= 65000 or any(p in _GIVEN for p in range(base + 1, base + size)):
             continue
+        socks = []
+        try:
+            for port in range(base, base + size):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind((host, port))
+            _GIVEN.update(range(base, base + size))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no block of {size} free UDP ports")
+
+
+def fixed_udp_block(size: int, host: str = "127.0.0.1", low: int = 20000, high: int = 32000) -> int:
+    """A block of ``size`` free UDP ports below the kernel's ephemeral range (32768+), for Asterisk's
+    RTP range: the ports the kernel hands out later (``free_port``, sipp's own ports) can never fall
+    inside it, so a sipp started while Asterisk opens RTP ports cannot find its port taken."""
+    for base in range(low, high - size, size):
         socks = []
         try:
             for port in range(base, base + size):
@@ -83,7 +112,7 @@ def free_udp_block(size: int, host: str = "127.0.0.1") -> int:
         finally:
             for s in socks:
                 s.close()
-    raise RuntimeError(f"no block of {size} free UDP ports")
+    raise RuntimeError(f"no block of {size} free UDP ports in {low}–{high}")
 
 
 def unpack(tarball: Path, cache: Path) -> Path:
@@ -110,7 +139,7 @@ class Ports:
     agi: int = field(default_factory=free_port)
     web: int = field(default_factory=free_port)
     lines: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
-    rtp_start: int = field(default_factory=lambda: free_udp_block(400))
+    rtp_start: int = field(default_factory=lambda: fixed_udp_block(400))
 
     @property
     def rtp_end(self) -> int:

@@ -312,11 +312,7 @@ class NotificationFlows:
                       "last_error": f"已送达通知中心 {len(users)} 人(no mobile: console only)"}
         if template:
             values["template"] = template[:60]
-        done = session.execute(
-            update(Notification).where(Notification.id == row.id, Notification.channel == INTERNAL,
-                                       Notification.status == PENDING)
-            .values(**values).execution_options(synchronize_session=False))
-        if not done.rowcount:
+        if not _claim(session, row, values):
             return []  # resolved by someone else meanwhile
         report.resolved += 1
         action = str(context.get("action") or "")
@@ -354,11 +350,7 @@ class NotificationFlows:
                       "last_error": f"通知中心无接收人，且无法发送短信到“{first}”(invalid number: {exc})"}
         if template:
             values["template"] = template[:60]
-        done = session.execute(
-            update(Notification).where(Notification.id == row.id, Notification.channel == INTERNAL,
-                                       Notification.status == PENDING)
-            .values(**values).execution_options(synchronize_session=False))
-        if not done.rowcount:
+        if not _claim(session, row, values):
             return []  # resolved by someone else meanwhile
         report.resolved += 1
         if values.get("status") == FAILED:
@@ -415,3 +407,12 @@ class SmsOutboxSender(OutboxSender):
                 claims.append(_Claim(id=row.id, to=row.to, body=row.body, attempts=row.attempts))
             return claims
 
+
+def _claim(session: Session, row: Notification, values: dict) -> bool:
+    """Turn the pending internal row into what it resolved to; False when another process
+    resolved it first (the row is no longer pending)."""
+    done = session.execute(
+        update(Notification).where(Notification.id == row.id, Notification.channel == INTERNAL,
+                                   Notification.status == PENDING)
+        .values(**values).execution_options(synchronize_session=False))
+    return bool(done.rowcount)

@@ -17,6 +17,19 @@ from tests.browser.conftest import PASSWORD, screenshot
 pytestmark = pytest.mark.slow
 
 
+def answer(page) -> None:
+    """接听 on the simulated desk phone. The agent bar is re-rendered by live events; a click that
+    lands while it is being swapped is lost, as a person's would be, and is made again."""
+    for _ in range(3):
+        page.click("#answer")
+        try:
+            expect(page.locator("#softphone")).not_to_have_attribute("data-phone", "ringing", timeout=5_000)
+            return
+        except AssertionError:
+            continue
+    expect(page.locator("#softphone")).not_to_have_attribute("data-phone", "ringing")
+
+
 def test_an_agent_takes_a_demo_call_end_to_end(page_for, server):
     page = page_for("agent")
     page.goto(server + "/agent")
@@ -41,7 +54,7 @@ def test_an_agent_takes_a_demo_call_end_to_end(page_for, server):
     assert re.fullmatch(r"\d{11}|0476\d{7}", caller)
     assert page.locator("#softphone").get_attribute("data-phone") == "ringing"
     screenshot(page, "agent-ringing")
-    page.click("#answer")
+    answer(page)
     expect(state).to_have_attribute("data-state", "on_call")
     panel = page.locator("#call-panel").inner_text()
     assert caller in panel and "IVR 路径" in panel and "未办结工单" in panel
@@ -110,7 +123,7 @@ def test_the_wallboard_follows_a_call_that_waits_and_is_answered(page_for, serve
     expect(state).to_have_attribute("data-state", "ringing", timeout=60_000)
     expect(waiting).to_have_text("1")
     expect(board.locator("#wb-agents tr.state-ringing")).to_have_count(1)
-    agent.click("#answer")
+    answer(agent)
     expect(state).to_have_attribute("data-state", "on_call")
     expect(waiting).to_have_text("0")
     expect(board.locator("[data-field='agents.on_call']")).not_to_have_text("0")
@@ -133,7 +146,7 @@ def test_an_agent_calls_a_citizen_back_from_the_workspace(page_for, server):
     page.fill("#dial-number", "13800001234")
     page.click("text=呼叫 (Alt+O)")
     expect(page.locator("#softphone")).to_have_attribute("data-phone", "ringing", timeout=30_000)
-    page.click("#answer")
+    answer(page)
     expect(page.locator("#dial-result")).to_contain_text("已接通您的话机，正在呼叫对方", timeout=30_000)
     screenshot(page, "agent-outbound")
     page.click("#hangup")
